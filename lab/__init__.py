@@ -1,0 +1,1 @@
+"""The local lab (not shipped with the collection)."""

@@ -1,0 +1,369 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, portkey_ai.gateway contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# private to portkey_ai.gateway: not a public API, may change without notice.
+"""Get the Portkey gateway chart: a git URL at a pinned ref, a Helm repository, or a local path.
+
+Cache layout (``cache_dir``, mode 0700)::
+
+    git-<sha256(url NUL path)[:16]>/repo/            git clone --no-checkout (objects only)
+    git-<...>/commits/<sha>/<git_path>/Chart.yaml      the chart as of one commit (git archive)
+    git-<...>/selected.json                            {"commit", "ref"} of the last real (non-check) run
+    repo-<sha256(repo_url NUL name)[:16]>/versions/<version>/<name>/Chart.yaml   (helm pull --untar)
+    repo-<...>/selected.json                           {"version"}
+    .helm/                                              helm's cache/config for `helm pull` (never $HOME)
+
+``changed`` means "the selected commit / version differs from the last real run".  Check mode may fill the cache
+(it is local, not a cluster or account) but never moves ``selected.json``, so check -> real -> check -> real gives
+changed, changed, ok, ok.
+"""
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import contextlib
+import fcntl
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+
+import yaml
+
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError
+
+SHA_RE = re.compile(r"^[0-9a-fA-F]{7,40}$")
+SEMVER_RE = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+([0-9A-Za-z.-]+))?$")
+
+DEFAULT_GIT_URL = "https://github.com/Portkey-AI/helm-chart"
+DEFAULT_GIT_PATH = "helm/enterprise"
+DEFAULT_REPO_URL = "https://portkey-ai.github.io/helm"
+DEFAULT_CHART_NAME = "gateway"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Chart.yaml
+# ---------------------------------------------------------------------------------------------------------------
+
+def parse_semver(version):
+    m = SEMVER_RE.match(str(version or "").strip())
+    if not m:
+        return None
+    return tuple(int(x) for x in m.groups()[:3])
+
+
+def generation_for(version):
+    """'1.0' for chart 0.x and 1.0.x (helm/enterprise layout), '1.7' for 1.1 and later (Portkey-AI/helm)."""
+    parsed = parse_semver(version)
+    if parsed is None:
+        raise PortkeyError("chart version %r is not a semantic version (MAJOR.MINOR.PATCH)" % (version,))
+    major, minor = parsed[0], parsed[1]
+    if major == 0 or (major == 1 and minor == 0):
+        return "1.0"
+    return "1.7"
+
+
+def validate_chart_meta(meta, where):
+    """Errors (a list) for a Chart.yaml document; ``where`` names the file."""
+    if not isinstance(meta, dict):
+        return ["%s: not a YAML mapping" % where]
+    errors = []
+    api = meta.get("apiVersion")
+    if api != "v2":
+        errors.append("%s: apiVersion must be v2 (Helm 3 chart), found %r" % (where, api))
+    name = meta.get("name")
+    if not isinstance(name, str) or not name.strip():
+        errors.append("%s: name is missing" % where)
+    version = meta.get("version")
+    if version is None or str(version).strip() == "":
+        errors.append("%s: version is missing" % where)
+    elif parse_semver(version) is None:
+        errors.append("%s: version %r is not a semantic version (MAJOR.MINOR.PATCH)" % (where, version))
+    return errors
+
+
+def load_chart(path):
+    """Validate ``path``/Chart.yaml; returns {path, chart_name, chart_version, app_version, generation}."""
+    chart_yaml = os.path.join(path, "Chart.yaml")
+    if not os.path.isdir(path):
+        raise PortkeyError("chart directory %s does not exist" % path)
+    if not os.path.isfile(chart_yaml):
+        raise PortkeyError("%s does not exist: %s is not a Helm chart directory" % (chart_yaml, path))
+    try:
+        with open(chart_yaml, "rb") as handle:
+            meta = yaml.safe_load(handle.read().decode("utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise PortkeyError("%s: invalid YAML: %s" % (chart_yaml, exc))
+    errors = validate_chart_meta(meta, chart_yaml)
+    if errors:
+        raise PortkeyError("invalid chart at %s" % path, errors=errors)
+    version = str(meta["version"]).strip()
+    app_version = meta.get("appVersion")
+    return dict(path=os.path.abspath(path), chart_name=meta["name"], chart_version=version,
+                app_version=None if app_version is None else str(app_version),
+                generation=generation_for(version))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# cache plumbing
+# ---------------------------------------------------------------------------------------------------------------
+
+def default_cache_dir():
+    """$PORTKEY_CACHE_DIR, else <tmpdir>/portkey-ai-charts-<uid> (never a home directory)."""
+    env = os.environ.get("PORTKEY_CACHE_DIR")
+    if env:
+        return env
+    return os.path.join(tempfile.gettempdir(), "portkey-ai-charts-%d" % os.getuid())
+
+
+def source_key(*parts):
+    return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()[:16]
+
+
+def ensure_private_dir(path):
+    """Create ``path`` 0700 (parents too). An existing dir must belong to us; it is tightened to 0700."""
+    try:
+        os.makedirs(path, 0o700, exist_ok=True)
+        st = os.stat(path)
+    except OSError as exc:
+        raise PortkeyError("cannot create the chart cache directory %s: %s (set cache_dir / PORTKEY_CACHE_DIR)"
+                           % (path, exc))
+    if st.st_uid != os.getuid():
+        raise PortkeyError("chart cache directory %s belongs to uid %d, not to this user (uid %d); "
+                           "set cache_dir / PORTKEY_CACHE_DIR to a private directory"
+                           % (path, st.st_uid, os.getuid()))
+    if st.st_mode & 0o077:
+        os.chmod(path, 0o700)
+    return path
+
+
+@contextlib.contextmanager
+def locked(folder):
+    """An exclusive lock on folder/.lock (parallel hosts of one play share the cache)."""
+    handle = open(os.path.join(folder, ".lock"), "a")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        handle.close()
+
+
+def read_selected(folder):
+    try:
+        with open(os.path.join(folder, "selected.json")) as handle:
+            return json.load(handle)
+    except (IOError, OSError, ValueError):
+        return {}
+
+
+def write_selected(folder, data):
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".selected-")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle, sort_keys=True)
+    os.replace(tmp, os.path.join(folder, "selected.json"))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# git
+# ---------------------------------------------------------------------------------------------------------------
+
+class Git(object):
+    """git CLI runner (argv lists, LC_ALL=C, no prompts). ``calls`` lists every argv run."""
+
+    def __init__(self, binary="git"):
+        self.binary = binary
+        self.calls = []
+
+    def run(self, args, cwd=None, check=True, binary_out=False):
+        argv = [self.binary] + list(args)
+        self.calls.append(argv)
+        env = dict(os.environ, LC_ALL="C", LANG="C", GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="true",
+                   GIT_CONFIG_NOSYSTEM="1")
+        try:
+            proc = subprocess.run(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env=env, check=False)
+        except OSError as exc:
+            raise PortkeyError("could not run git (%s): %s; install git or use portkey_chart_source: repo/path"
+                               % (self.binary, exc))
+        out = proc.stdout if binary_out else proc.stdout.decode("utf-8", "replace")
+        err = proc.stderr.decode("utf-8", "replace")
+        if check and proc.returncode != 0:
+            raise PortkeyError("git %s failed (rc=%d): %s" % (args[0] if args else "", proc.returncode, err.strip()))
+        return proc.returncode, out, err
+
+    def network_calls(self):
+        """The calls that may touch the network (clone, fetch, ls-remote)."""
+        return [c for c in self.calls if len(c) > 1 and c[1] in ("fetch", "clone", "ls-remote")]
+
+    def rev_parse(self, repo, ref):
+        rc, out, _err = self.run(["rev-parse", "--verify", "--quiet", "%s^{commit}" % ref], cwd=repo, check=False)
+        return out.strip() if rc == 0 and out.strip() else None
+
+
+def _resolve_local(git, repo, ref):
+    """(commit, kind) from local refs only: kind is 'tag', 'branch' or 'commit'; (None, None) if unknown."""
+    sha = git.rev_parse(repo, "refs/tags/%s" % ref)
+    if sha:
+        return sha, "tag"
+    sha = git.rev_parse(repo, "refs/remotes/origin/%s" % ref)
+    if sha:
+        return sha, "branch"
+    if SHA_RE.match(ref):
+        sha = git.rev_parse(repo, ref)
+        if sha and sha.lower().startswith(ref.lower()):
+            return sha, "commit"
+    return None, None
+
+
+def _fetch_all(git, repo):
+    git.run(["fetch", "--quiet", "--force", "--prune", "origin",
+             "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"], cwd=repo)
+
+
+def resolve_git_ref(git, repo, url, ref):
+    """Resolve ``ref`` in the cached clone, fetching only when needed.
+
+    Fast path (no network): a tag or a commit already present locally.  A branch is fetched on every run.
+    Unknown refs trigger one full fetch (heads + tags), then a direct fetch of a commit sha.
+    """
+    sha, kind = _resolve_local(git, repo, ref)
+    if kind in ("tag", "commit"):
+        return sha, kind
+    if kind == "branch":
+        git.run(["fetch", "--quiet", "--force", "origin",
+                 "+refs/heads/%s:refs/remotes/origin/%s" % (ref, ref)], cwd=repo)
+        sha2, kind2 = _resolve_local(git, repo, ref)
+        if kind2 == "branch":
+            return sha2, kind2
+    _fetch_all(git, repo)
+    sha, kind = _resolve_local(git, repo, ref)
+    if sha:
+        return sha, kind
+    if SHA_RE.match(ref):
+        rc, _out, _err = git.run(["fetch", "--quiet", "origin", ref], cwd=repo, check=False)
+        if rc == 0:
+            sha = git.rev_parse(repo, "FETCH_HEAD")
+            if sha and sha.lower().startswith(ref.lower()):
+                return sha, "commit"
+    raise PortkeyError("portkey_chart_git_ref %r (git_ref) is not a tag, branch or commit of %s; "
+                       "list the tags with `git ls-remote --tags %s` and set portkey_chart_git_ref to one of them"
+                       % (ref, url, url))
+
+
+def _extract_tree(git, repo, commit, git_path, dest):
+    """Write the files of ``commit``:``git_path`` under ``dest`` (via git archive, no working tree)."""
+    rc, data, err = git.run(["archive", "--format=tar", commit, "--", git_path or "."], cwd=repo, check=False,
+                            binary_out=True)
+    if rc != 0:
+        raise PortkeyError("portkey_chart_git_path %r (git_path) does not exist at commit %s: %s"
+                           % (git_path, commit[:12], err.strip()))
+    tmp = tempfile.mkdtemp(dir=os.path.dirname(dest), prefix=".extract-")
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+            try:
+                tar.extractall(tmp, filter="data")
+            except TypeError:  # Python without extraction filters
+                tar.extractall(tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def git_source(url, ref, git_path, cache_dir, check_mode=False, git=None):
+    """The chart at ``url``@``ref``:``git_path``. Returns the chart dict plus commit, ref_kind, changed, warnings."""
+    git = git or Git()
+    if not ref:
+        raise PortkeyError("portkey_chart_git_ref (git_ref) is required for source git: pin a tag or commit "
+                           "of %s" % url)
+    git_path = (git_path or "").strip("/")
+    ensure_private_dir(cache_dir)
+    folder = ensure_private_dir(os.path.join(cache_dir, "git-%s" % source_key(url, git_path)))
+    warnings = []
+    with locked(folder):
+        repo = os.path.join(folder, "repo")
+        if not os.path.isdir(os.path.join(repo, ".git")) and not os.path.isfile(os.path.join(repo, "HEAD")):
+            shutil.rmtree(repo, ignore_errors=True)
+            rc, _out, err = git.run(["clone", "--quiet", "--no-checkout", "--origin", "origin", url, repo],
+                                    check=False)
+            if rc != 0:
+                shutil.rmtree(repo, ignore_errors=True)
+                raise PortkeyError("cannot clone portkey_chart_git_url %s (git_url): %s" % (url, err.strip()))
+        commit, kind = resolve_git_ref(git, repo, url, ref)
+        if kind == "branch":
+            warnings.append("portkey_chart_git_ref %r is a branch, a moving ref: each run may deploy another "
+                            "commit (now %s); pin a tag or commit for repeatable deploys" % (ref, commit[:12]))
+        commits = ensure_private_dir(os.path.join(folder, "commits"))
+        tree = os.path.join(commits, commit)
+        if not os.path.isdir(tree):
+            _extract_tree(git, repo, commit, git_path, tree)
+        chart_dir = os.path.join(tree, git_path) if git_path else tree
+        if not os.path.isfile(os.path.join(chart_dir, "Chart.yaml")):
+            raise PortkeyError("portkey_chart_git_path %r (git_path) at %s@%s (commit %s) has no Chart.yaml"
+                               % (git_path, url, ref, commit[:12]))
+        chart = load_chart(chart_dir)
+        selected = read_selected(folder)
+        changed = selected.get("commit") != commit
+        if changed and not check_mode:
+            write_selected(folder, dict(commit=commit, ref=ref, url=url, path=git_path))
+    chart.update(commit=commit, ref=ref, ref_kind=kind, changed=changed, warnings=warnings, source="git")
+    return chart
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Helm repository
+# ---------------------------------------------------------------------------------------------------------------
+
+def repo_source(repo_url, chart_name, chart_version, cache_dir, helm, check_mode=False):
+    """``helm pull --repo`` into the cache; a cached exact version needs no network."""
+    if not chart_version:
+        raise PortkeyError("portkey_chart_version (chart_version) is required for source repo: pin the version "
+                           "of chart %s from %s" % (chart_name, repo_url))
+    ensure_private_dir(cache_dir)
+    folder = ensure_private_dir(os.path.join(cache_dir, "repo-%s" % source_key(repo_url, chart_name)))
+    versions = ensure_private_dir(os.path.join(folder, "versions"))
+    exact = parse_semver(chart_version) is not None
+    with locked(folder):
+        chart_dir = os.path.join(versions, str(chart_version).lstrip("v"), chart_name)
+        if not (exact and os.path.isfile(os.path.join(chart_dir, "Chart.yaml"))):
+            tmp = tempfile.mkdtemp(dir=versions, prefix=".pull-")
+            try:
+                helm_home = ensure_private_dir(os.path.join(cache_dir, ".helm"))
+                try:
+                    helm.pull(repo_url, chart_name, chart_version, tmp, helm_home=helm_home)
+                except PortkeyError as exc:
+                    raise PortkeyError("cannot pull chart %s version %s from %s (portkey_chart_repo_url / "
+                                       "portkey_chart_name / portkey_chart_version): %s"
+                                       % (chart_name, chart_version, repo_url, getattr(exc, "stderr", "") or exc))
+                pulled = os.path.join(tmp, chart_name)
+                meta = load_chart(pulled)
+                chart_dir = os.path.join(versions, meta["chart_version"], chart_name)
+                if not os.path.isdir(chart_dir):
+                    os.makedirs(os.path.dirname(chart_dir), 0o700, exist_ok=True)
+                    os.replace(pulled, chart_dir)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        chart = load_chart(chart_dir)
+        if chart["chart_name"] != chart_name:
+            raise PortkeyError("chart pulled as %r from %s is named %r in its Chart.yaml"
+                               % (chart_name, repo_url, chart["chart_name"]))
+        selected = read_selected(folder)
+        changed = selected.get("version") != chart["chart_version"]
+        if changed and not check_mode:
+            write_selected(folder, dict(version=chart["chart_version"], repo_url=repo_url, name=chart_name))
+    chart.update(commit=None, changed=changed, warnings=[], source="repo")
+    return chart
+
+
+def path_source(path):
+    chart = load_chart(path)
+    chart.update(commit=None, changed=False, warnings=[], source="path")
+    return chart

@@ -1,0 +1,179 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Chart.yaml validation, generation and the git / repo / path sources on real local git repos."""
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import os
+import stat
+import subprocess
+
+import pytest
+
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._chart import (
+    Git, default_cache_dir, generation_for, git_source, load_chart, path_source, validate_chart_meta,
+)
+
+CHART_YAML = "apiVersion: v2\nname: gateway\nversion: %s\nappVersion: \"1.11.4\"\n"
+
+
+def git(cwd, *args):
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.org", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@example.org", LC_ALL="C")
+    return subprocess.run(["git"] + list(args), cwd=cwd, env=env, check=True, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE).stdout.decode().strip()
+
+
+def commit_chart(repo, version, message, extra=""):
+    chart = os.path.join(repo, "helm", "enterprise")
+    os.makedirs(os.path.join(chart, "templates"), exist_ok=True)
+    with open(os.path.join(chart, "Chart.yaml"), "w") as handle:
+        handle.write(CHART_YAML % version)
+    with open(os.path.join(chart, "templates", "cm.yaml"), "w") as handle:
+        handle.write("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a: %r\n" % (message + extra))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+@pytest.fixture
+def upstream(tmp_path):
+    repo = str(tmp_path / "upstream")
+    os.makedirs(repo)
+    git(repo, "init", "-q", "-b", "main")
+    shas = {}
+    shas["v1.0.7"] = commit_chart(repo, "1.0.7", "one")
+    git(repo, "tag", "v1.0.7")
+    shas["v1.0.8"] = commit_chart(repo, "1.0.8", "two")
+    git(repo, "tag", "-a", "v1.0.8", "-m", "annotated")
+    shas["main"] = commit_chart(repo, "1.0.8", "three")
+    return dict(path=repo, url="file://" + repo, shas=shas)
+
+
+@pytest.mark.parametrize("version, generation", [
+    ("0.2.1", "1.0"), ("1.0.0", "1.0"), ("1.0.8", "1.0"), ("1.1.0", "1.7"), ("1.7.7", "1.7"),
+    ("2.0.0", "1.7"), ("1.0.8-rc.1", "1.0"), ("v1.7.6", "1.7"),
+])
+def test_generation(version, generation):
+    assert generation_for(version) == generation
+
+
+@pytest.mark.parametrize("meta, fragments", [
+    ({"apiVersion": "v2", "name": "gateway", "version": "1.0.8"}, []),
+    ({"apiVersion": "v1", "name": "gateway", "version": "1.0.8"}, ["apiVersion must be v2"]),
+    ({"apiVersion": "v2", "version": "1.0.8"}, ["name is missing"]),
+    ({"apiVersion": "v2", "name": "gateway"}, ["version is missing"]),
+    ({"apiVersion": "v2", "name": "gateway", "version": "latest"}, ["not a semantic version"]),
+    ({"name": "", "version": ""}, ["apiVersion must be v2", "name is missing", "version is missing"]),
+    ("just a string", ["not a YAML mapping"]),
+])
+def test_validate_chart_meta(meta, fragments):
+    errors = validate_chart_meta(meta, "/x/Chart.yaml")
+    assert len(errors) == len(fragments)
+    for error, fragment in zip(errors, fragments):
+        assert fragment in error and "/x/Chart.yaml" in error
+
+
+def test_load_chart_errors_name_the_file(tmp_path):
+    (tmp_path / "Chart.yaml").write_text("apiVersion: v1\nname: gateway\n")
+    with pytest.raises(PortkeyError) as exc:
+        load_chart(str(tmp_path))
+    text = str(exc.value)
+    assert str(tmp_path / "Chart.yaml") in text and "apiVersion" in text and "version is missing" in text
+    with pytest.raises(PortkeyError, match="Chart.yaml does not exist"):
+        (tmp_path / "empty").mkdir()
+        load_chart(str(tmp_path / "empty"))
+
+
+def test_path_source(tmp_path):
+    (tmp_path / "Chart.yaml").write_text(CHART_YAML % "1.7.7")
+    chart = path_source(str(tmp_path))
+    assert chart == dict(path=str(tmp_path), chart_name="gateway", chart_version="1.7.7", app_version="1.11.4",
+                         generation="1.7", commit=None, changed=False, warnings=[], source="path")
+
+
+def test_default_cache_dir(monkeypatch):
+    monkeypatch.setenv("PORTKEY_CACHE_DIR", "/somewhere/cache")
+    assert default_cache_dir() == "/somewhere/cache"
+    monkeypatch.delenv("PORTKEY_CACHE_DIR")
+    monkeypatch.delenv("HOME", raising=False)
+    assert default_cache_dir().endswith("portkey-ai-charts-%d" % os.getuid())
+
+
+def test_git_tag_then_fast_path(tmp_path, upstream):
+    cache = str(tmp_path / "cache")
+    g = Git()
+    first = git_source(upstream["url"], "v1.0.7", "helm/enterprise", cache, git=g)
+    assert first["changed"] is True and first["commit"] == upstream["shas"]["v1.0.7"]
+    assert first["chart_version"] == "1.0.7" and first["generation"] == "1.0" and first["ref_kind"] == "tag"
+    assert first["warnings"] == [] and os.path.isfile(os.path.join(first["path"], "Chart.yaml"))
+    assert stat.S_IMODE(os.stat(cache).st_mode) == 0o700
+    # second run: same tag, no clone / fetch at all, not changed
+    g2 = Git()
+    second = git_source(upstream["url"], "v1.0.7", "helm/enterprise", cache, git=g2)
+    assert second["changed"] is False and second["path"] == first["path"]
+    assert g2.network_calls() == []
+    # annotated tag -> the commit, changed
+    third = git_source(upstream["url"], "v1.0.8", "helm/enterprise", cache, git=Git())
+    assert third["changed"] is True and third["commit"] == upstream["shas"]["v1.0.8"]
+    assert third["chart_version"] == "1.0.8"
+
+
+def test_git_new_upstream_tag_is_fetched(tmp_path, upstream):
+    cache = str(tmp_path / "cache")
+    git_source(upstream["url"], "v1.0.7", "helm/enterprise", cache)
+    sha = commit_chart(upstream["path"], "1.0.9", "four")
+    git(upstream["path"], "tag", "v1.0.9")
+    g = Git()
+    chart = git_source(upstream["url"], "v1.0.9", "helm/enterprise", cache, git=g)
+    assert chart["commit"] == sha and chart["chart_version"] == "1.0.9" and chart["changed"]
+    assert [c[1] for c in g.network_calls()] == ["fetch"]
+
+
+def test_git_branch_warns_and_fetches_every_run(tmp_path, upstream):
+    cache = str(tmp_path / "cache")
+    first = git_source(upstream["url"], "main", "helm/enterprise", cache)
+    assert first["ref_kind"] == "branch" and first["commit"] == upstream["shas"]["main"]
+    assert len(first["warnings"]) == 1 and "branch" in first["warnings"][0]
+    assert "portkey_chart_git_ref" in first["warnings"][0]
+    g = Git()
+    again = git_source(upstream["url"], "main", "helm/enterprise", cache, git=g)
+    assert again["changed"] is False and len(g.network_calls()) == 1
+    moved = commit_chart(upstream["path"], "1.0.8", "five")
+    third = git_source(upstream["url"], "main", "helm/enterprise", cache)
+    assert third["changed"] is True and third["commit"] == moved
+
+
+def test_git_sha_is_pinned(tmp_path, upstream):
+    cache = str(tmp_path / "cache")
+    sha = upstream["shas"]["v1.0.8"]
+    chart = git_source(upstream["url"], sha, "helm/enterprise", cache)
+    assert chart["ref_kind"] == "commit" and chart["commit"] == sha and chart["warnings"] == []
+    g = Git()
+    short = git_source(upstream["url"], sha[:10], "helm/enterprise", cache, git=g)
+    assert short["commit"] == sha and short["changed"] is False and g.network_calls() == []
+
+
+def test_git_unknown_ref(tmp_path, upstream):
+    with pytest.raises(PortkeyError) as exc:
+        git_source(upstream["url"], "v9.9.9", "helm/enterprise", str(tmp_path / "cache"))
+    assert "portkey_chart_git_ref" in str(exc.value) and "v9.9.9" in str(exc.value)
+    with pytest.raises(PortkeyError, match="portkey_chart_git_ref"):
+        git_source(upstream["url"], "deadbeefdeadbeef", "helm/enterprise", str(tmp_path / "cache"))
+
+
+def test_git_wrong_path_and_url(tmp_path, upstream):
+    with pytest.raises(PortkeyError, match="portkey_chart_git_path"):
+        git_source(upstream["url"], "v1.0.7", "charts/portkey-gateway", str(tmp_path / "cache"))
+    with pytest.raises(PortkeyError, match="portkey_chart_git_url"):
+        git_source("file://" + str(tmp_path / "nope"), "v1.0.7", "helm/enterprise", str(tmp_path / "cache"))
+
+
+def test_git_check_mode_does_not_select(tmp_path, upstream):
+    cache = str(tmp_path / "cache")
+    sequence = []
+    for check in (True, False, True, False):
+        sequence.append(git_source(upstream["url"], "v1.0.7", "helm/enterprise", cache, check_mode=check)["changed"])
+    assert sequence == [True, True, False, False]
