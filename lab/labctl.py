@@ -295,11 +295,12 @@ def require_tools(names: list[str]) -> None:
 def require_apiserver() -> None:
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    try:
-        spec = importlib.util.find_spec(f"{APISERVER_MODULE}.__main__")
+    try:  # looks the package up without running its code
+        spec = importlib.util.find_spec(APISERVER_MODULE)
     except ModuleNotFoundError:
         spec = None
-    if spec is None:
+    locations = (spec.submodule_search_locations or []) if spec else []
+    if not any(Path(location, "__main__.py").exists() for location in locations):
         raise LabError(f"the Kubernetes API emulator ({APISERVER_MODULE}, run as `python -m {APISERVER_MODULE}`) "
                        "does not exist yet: lab/apiserver/ must provide __main__.py")
 
@@ -337,7 +338,13 @@ class Service:
             return read_json(self.record), False
         previous = read_json(self.record) or {}
         stop_record(self.record)
-        return self.start(pick_port(previous.get("port"), self.all_interfaces)), True
+        return self.start(self.next_port(previous.get("port"))), True
+
+    def next_port(self, previous: int | None) -> int:
+        """Reuse the previous port when free; a process that reports its own port gets 0 (it picks) otherwise."""
+        if self.port_file:
+            return previous if previous and port_free(previous) else 0
+        return pick_port(previous, self.all_interfaces)
 
     def start(self, port: int) -> dict:
         if self.port_file:
@@ -446,11 +453,16 @@ def apiserver_service(lab: LabDir, cluster: str, gateway_url: str) -> Service:
 # Redis TLS material
 
 
-def redis_password(lab: LabDir) -> str:
-    path = lab.redis / "password"
+def lab_secret(path: Path) -> str:
+    """A random secret made once and kept 0600 under the lab folder (lab stand-ins for vault values)."""
     if not path.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_text(path, secrets.token_hex(24) + "\n", 0o600)
     return path.read_text().strip()
+
+
+def redis_password(lab: LabDir) -> str:
+    return lab_secret(lab.redis / "password")
 
 
 def ensure_redis_certs(lab: LabDir) -> None:
@@ -657,6 +669,9 @@ def env_vars(lab: LabDir, records: dict[str, dict]) -> dict[str, str]:
         "PORTKEY_LAB_CHART_GIT_CURRENT": git_url(lab, "helm"),
         "PORTKEY_LAB_HELM_REPO_URL": records["helmrepo"]["url"],
         "PORTKEY_LAB_DIR": str(lab.root),
+        # Stand-ins for the vault values of inventories/lab (a real inventory keeps them in Ansible Vault).
+        "PORTKEY_LAB_CLIENT_AUTH": lab_secret(lab.root / "secrets" / "client-auth"),
+        "PORTKEY_LAB_REGISTRY_PASSWORD": lab_secret(lab.root / "secrets" / "registry-password"),
     }
 
 
@@ -689,7 +704,17 @@ def cmd_up(lab: LabDir) -> None:
     report(apiserver.name, records["apiserver"], started)
     write_text(lab.kubeconfig, kubeconfig_text(DEFAULT_CLUSTER, records["apiserver"]["url"]), 0o600)
     write_text(lab.env_file, env_text(env_vars(lab, records)), 0o600)
+    ensure_clusters(lab, extra_clusters(lab), records["gateway"]["url"])
     print(f"env: {lab.env_file}")
+
+
+def ensure_clusters(lab: LabDir, names: list[str], gateway_url: str) -> None:
+    """Start (or keep) one emulator per extra cluster, pointed at the current gateway."""
+    for name in names:
+        service = apiserver_service(lab, name, gateway_url)
+        record, started = service.ensure()
+        write_text(lab.cluster_dir(name) / "kubeconfig", kubeconfig_text(name, record["url"]), 0o600)
+        report(service.name, record, started)
 
 
 def extra_clusters(lab: LabDir) -> list[str]:
@@ -728,13 +753,7 @@ def cmd_cluster_up(lab: LabDir, names: list[str]) -> None:
     for name in names:
         check_cluster_name(name)
     require_apiserver()
-    gateway_url = running_gateway_url(lab)
-    for name in names:
-        service = apiserver_service(lab, name, gateway_url)
-        record, started = service.ensure()
-        write_text(lab.cluster_dir(name) / "kubeconfig", kubeconfig_text(name, record["url"]), 0o600)
-        report(service.name, record, started)
-        print(f"{'':<16} kubeconfig {lab.cluster_dir(name) / 'kubeconfig'}")
+    ensure_clusters(lab, names, running_gateway_url(lab))
 
 
 def cmd_cluster_down(lab: LabDir, names: list[str]) -> None:

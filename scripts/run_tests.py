@@ -162,10 +162,10 @@ def lab_down(env: dict[str, str]) -> None:
 
 
 def stage_molecule(env: dict[str, str]) -> Result:
-    scenarios = sorted(p.parent.name for p in (ROOT / 'extensions' / 'molecule').glob('*/molecule.yml')
+    scenarios = sorted(p.parent.name for p in (ROOT / 'molecule').glob('*/molecule.yml')
                        if p.parent.name != 'kind')
     cmds = [[str(VENV_BIN / 'molecule'), 'test', '-s', s] for s in scenarios]
-    res = tool_stage('molecule', cmds, env, cwd=ROOT / 'extensions')
+    res = tool_stage('molecule', cmds, env)
     if not scenarios:
         res.failed, res.notes = 1, ['no molecule scenarios found']
     return res

@@ -7,7 +7,7 @@ import itertools
 from typing import Any
 
 from .resources import ResourceType
-from .store import Obj
+from .store import Obj, now_rfc3339
 
 
 class Defaulter:
@@ -85,8 +85,10 @@ class Defaulter:
     @staticmethod
     def _customresourcedefinition(obj: Obj, old: Obj | None) -> None:
         spec = obj.get('spec') or {}
-        stamp = ((old or {}).get('metadata') or {}).get('creationTimestamp')
-        conditions = [{'type': t, 'status': 'True', 'reason': r, 'message': m, 'lastTransitionTime': stamp}
+        old_conditions = ((old or {}).get('status') or {}).get('conditions')
+        stamp = now_rfc3339()
+        conditions = old_conditions or [
+            {'type': t, 'status': 'True', 'reason': r, 'message': m, 'lastTransitionTime': stamp}
                       for t, r, m in (('NamesAccepted', 'NoConflicts', 'no conflicts found for CRD names'),
                                       ('Established', 'InitialNamesAccepted', 'the initial names have been accepted'))]
         obj['status'] = {

@@ -103,7 +103,8 @@ def json_patch(target: Any, operations: Any) -> Any:
     try:
         return jsonpatch.apply_patch(target, operations)
     except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError) as exc:
-        raise KubernetesError(422, 'Invalid', f'the server rejected our request due to an error in our request: {exc}', {})
+        raise KubernetesError(422, 'Invalid', f'the server rejected our request due to an error in our request: {exc}',
+                              {})
 
 
 def parse_apply_body(body: bytes) -> dict[str, Any]:
@@ -127,4 +128,7 @@ def apply_patch(content_type: str, target: dict[str, Any], body: bytes, data: An
         return json_patch(target, data)
     if content_type == 'application/apply-patch+yaml':
         return strategic_merge(target, parse_apply_body(body))
-    raise KubernetesError(415, 'UnsupportedMediaType', f'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml', {})
+    accepted = ('application/json-patch+json, application/merge-patch+json, '
+                'application/strategic-merge-patch+json, application/apply-patch+yaml')
+    raise KubernetesError(415, 'UnsupportedMediaType',
+                          f'the body of the request was in an unknown format - accepted media types include: {accepted}', {})

@@ -114,15 +114,18 @@ class WorkloadSimulator:
         if gr != PODS or owner_uid is None:
             return
         namespace = obj['metadata']['namespace']
-        owner = next((rs for rs in self._store.list(REPLICASETS, namespace) if rs['metadata']['uid'] == owner_uid), None)
+        owner = self._find(REPLICASETS, namespace, owner_uid)
         if owner is not None:
             self._reconcile_replicaset_and_owner(owner)
+
+    def _find(self, gr: tuple[str, str], namespace: str, uid: str | None) -> Obj | None:
+        return next((obj for obj in self._store.list(gr, namespace) if obj['metadata']['uid'] == uid), None)
 
     def _reconcile_replicaset_and_owner(self, replicaset: Obj) -> None:
         self.reconcile_replicaset(replicaset)
         owner_uid = controller_uid(replicaset)
         namespace = replicaset['metadata']['namespace']
-        owner = next((d for d in self._store.list(DEPLOYMENTS, namespace) if d['metadata']['uid'] == owner_uid), None)
+        owner = self._find(DEPLOYMENTS, namespace, owner_uid)
         if owner is not None:
             self.reconcile_deployment(owner)
 
@@ -246,7 +249,8 @@ class WorkloadSimulator:
         flag = 'True' if ready else 'False'
         conditions = [('PodScheduled', 'True'), ('Initialized', 'True'), ('ContainersReady', flag), ('Ready', flag)]
         return {
-            'phase': 'Running', 'hostIP': '10.0.0.10', 'podIP': f'10.244.{random.randint(0, 255)}.{random.randint(2, 254)}',
+            'phase': 'Running', 'hostIP': '10.0.0.10',
+            'podIP': f'10.244.{random.randint(0, 255)}.{random.randint(2, 254)}',
             'startTime': stamp, 'qosClass': 'BestEffort',
             'conditions': [{'type': t, 'status': s, 'lastTransitionTime': stamp} for t, s in conditions],
             'containerStatuses': [

@@ -213,11 +213,13 @@ def ping(host, port, tls=False, ca_file=None, password=None, username=None, time
 def check_cache(cache_store, redis_url, tls_enabled=False, ca_file=None, password=None, username=None,
                 timeout=5.0, check_hostname=True):
     """The module's logic. Returns the ``cache`` return value."""
-    store = (cache_store or "redis").strip()
+    store = (cache_store or "").strip() or None
+    skipped = dict(checked=False, store=store, host=None, port=None, tls=False, response=None, latency_ms=None)
     if store == "redis":
-        return dict(checked=False, store=store, host=None, port=None, tls=False, response=None, latency_ms=None,
-                    reason="CACHE_STORE is redis: the chart runs Redis in the cluster; nothing to check")
+        return dict(skipped, reason="CACHE_STORE is redis: the chart runs Redis in the cluster; nothing to check")
     if not redis_url:
+        if store is None:
+            return dict(skipped, reason="no REDIS_URL given; nothing to check")
         raise CacheError("CACHE_STORE is %s but REDIS_URL is not set: set portkey_environment.REDIS_URL" % store)
     parsed = parse_redis_url(redis_url)
     tls = truthy(tls_enabled) or parsed["scheme"] == "rediss"

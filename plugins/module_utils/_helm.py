@@ -67,11 +67,49 @@ def _wait_flags(major, wait, wait_strategy="watcher"):
     return ["--wait"]
 
 
-def status_argv(binary, name, namespace, revision=None, kubeconfig=None, context=None):
-    argv = [binary, "status", name, "--namespace", namespace, "--output", "json"]
+# `helm get all --template`: the release record's scalars, one per line, then the manifest after a boundary line.
+# (helm 3 `status -o json` has neither chart metadata nor user values; helm 4's also fetches every live object.)
+RELEASE_BOUNDARY = "--portkey-ai-gateway-manifest--"
+RELEASE_FIELDS = ("name", "namespace", "version", "status", "last_deployed", "chart_name", "chart_version",
+                  "app_version")
+RELEASE_TEMPLATE = "\n".join([
+    "{{.Release.Name}}", "{{.Release.Namespace}}", "{{.Release.Version}}", "{{.Release.Info.Status}}",
+    '{{.Release.Info.LastDeployed.Format "2006-01-02T15:04:05.999999999Z07:00"}}',
+    "{{.Release.Chart.Metadata.Name}}", "{{.Release.Chart.Metadata.Version}}",
+    "{{.Release.Chart.Metadata.AppVersion}}", RELEASE_BOUNDARY, "{{.Release.Manifest}}",
+])
+
+
+def get_all_argv(binary, name, namespace, revision=None, kubeconfig=None, context=None):
+    argv = [binary, "get", "all", name, "--namespace", namespace, "--template", RELEASE_TEMPLATE]
     if revision:
         argv += ["--revision", str(int(revision))]
     return argv + global_flags(kubeconfig, context)
+
+
+def get_values_argv(binary, name, namespace, revision=None, kubeconfig=None, context=None):
+    argv = [binary, "get", "values", name, "--namespace", namespace, "--output", "json"]
+    if revision:
+        argv += ["--revision", str(int(revision))]
+    return argv + global_flags(kubeconfig, context)
+
+
+def parse_release_text(text, config=None):
+    """The output of get_all_argv -> a dict shaped like helm's release JSON (as `helm upgrade -o json` prints)."""
+    head, sep, manifest = (text or "").partition("\n" + RELEASE_BOUNDARY + "\n")
+    lines = head.split("\n")
+    if not sep or len(lines) != len(RELEASE_FIELDS):
+        raise PortkeyError("unexpected output of helm get all --template (first 200 chars: %r)" % (text or "")[:200])
+    f = dict(zip(RELEASE_FIELDS, lines))
+    try:
+        version = int(f["version"])
+    except ValueError:
+        raise PortkeyError("unexpected release revision %r in helm get all output" % f["version"])
+    return dict(name=f["name"], namespace=f["namespace"], version=version,
+                info=dict(status=f["status"], last_deployed=f["last_deployed"]),
+                chart=dict(metadata=dict(name=f["chart_name"], version=f["chart_version"],
+                                         appVersion=f["app_version"] or None)),
+                config=config or {}, manifest=manifest)
 
 
 def history_argv(binary, name, namespace, max_items=256, kubeconfig=None, context=None):
@@ -224,16 +262,22 @@ class Helm(object):
         return dict(kubeconfig=self.kubeconfig, context=self.context)
 
     # -- read -------------------------------------------------------------------------------------
-    def status(self, name, namespace, revision=None):
-        """The latest release record (any state) as a dict, or None when there is no such release."""
-        argv = status_argv(self.binary, name, namespace, revision=revision, **self._g())
+    def release(self, name, namespace, revision=None, with_values=True):
+        """The latest release record (any state; or ``revision``) as helm's release JSON shape, or None when
+        there is no such release. Two helm processes: get all --template, get values -o json (the second only
+        with ``with_values``; ``config`` is {} without it)."""
+        argv = get_all_argv(self.binary, name, namespace, revision=revision, **self._g())
         rc, out, err = self.run(argv, check=False)
         if rc != 0:
             if is_not_found(err):
                 return None
-            raise HelmError("helm status failed (rc=%d): %s" % (rc, err.strip()), argv=argv, rc=rc,
+            raise HelmError("helm get all failed (rc=%d): %s" % (rc, err.strip()), argv=argv, rc=rc,
                             stdout=out, stderr=err)
-        return parse_json(out, "helm status")
+        config = None
+        if with_values:
+            argv = get_values_argv(self.binary, name, namespace, revision=revision, **self._g())
+            config = parse_json(self.run(argv)[1], "helm get values")
+        return parse_release_text(out, config)
 
     def history(self, name, namespace):
         argv = history_argv(self.binary, name, namespace, **self._g())

@@ -27,13 +27,14 @@ author:
   - portkey_ai.gateway maintainers
 options:
   cache_store:
-    description: The gateway's C(CACHE_STORE). V(redis) (the in-cluster Redis of the chart) skips the check.
+    description:
+      - The gateway's C(CACHE_STORE). V(redis) (the in-cluster Redis of the chart) skips the check.
+      - When omitted, the check runs if O(redis_url) is given and is skipped otherwise.
     type: str
-    default: redis
   redis_url:
     description:
       - The gateway's C(REDIS_URL), C(redis[s]://[user[:password]@]host[:port]).
-      - Required when O(cache_store) is not V(redis).
+      - Required when O(cache_store) is given and is not V(redis).
     type: str
   tls_enabled:
     description:
@@ -85,7 +86,7 @@ cache:
   returned: always
   type: dict
   contains:
-    checked: {description: false when CACHE_STORE is redis (nothing to check), type: bool}
+    checked: {description: false when CACHE_STORE is redis or no REDIS_URL was given (nothing to check), type: bool}
     store: {description: CACHE_STORE, type: str, sample: aws-elastic-cache}
     host: {description: Redis host, type: str}
     port: {description: Redis port, type: int, sample: 6379}
@@ -102,7 +103,7 @@ from ansible_collections.portkey_ai.gateway.plugins.module_utils import _cache
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            cache_store=dict(type="str", default="redis"),
+            cache_store=dict(type="str"),
             redis_url=dict(type="str", no_log=True),
             tls_enabled=dict(type="raw", default="false"),
             ca_file=dict(type="path"),

@@ -268,6 +268,7 @@ def locate(module, ec2, result):
         raise _lb.LbError("Service %s has type %s, not LoadBalancer (portkey_service.type)"
                           % (label, (service.get("spec") or {}).get("type")))
     port = _lb.service_port(service, p["port"])
+    result["port"] = port
     timeout = 0 if p["state"] == "absent" else p["wait_timeout"]
 
     def fetch():

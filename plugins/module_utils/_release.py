@@ -1,0 +1,531 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, portkey_ai.gateway contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# private to portkey_ai.gateway: not a public API, may change without notice.
+"""One Helm release of the gateway: compare the deployed release with what would be rendered now, then act.
+
+helm calls per run (state present):
+  - ``helm get all --template`` (status, revision, chart name/version, manifest) and ``helm get values -o json``
+    (user values) read the deployed release;
+  - ``helm template`` (client side) renders what would be deployed now (when a release exists, or in check/diff
+    mode);
+  - ``helm version`` and ``helm upgrade --install -o json`` only when something changed.
+A no-op run therefore runs 3 helm processes and never ``helm upgrade``.
+"""
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import base64
+import binascii
+import copy
+import json
+import os
+import shutil
+import tempfile
+
+import yaml
+
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import (
+    PortkeyError, redact, redaction_marker, values_secret_values,
+)
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._helm import PENDING_STATES, HelmError
+
+# Kinds that have no namespace (objects parsed from a manifest get the release namespace otherwise).
+CLUSTER_SCOPED_KINDS = frozenset((
+    "Namespace", "Node", "PersistentVolume", "StorageClass", "ClusterRole", "ClusterRoleBinding",
+    "CustomResourceDefinition", "PriorityClass", "ValidatingWebhookConfiguration",
+    "MutatingWebhookConfiguration", "APIService", "IngressClass", "RuntimeClass", "CSIDriver", "VolumeAttachment",
+))
+
+HOOK_ANNOTATION = "helm.sh/hook"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# manifests
+# ---------------------------------------------------------------------------------------------------------------
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that keeps timestamps and other implicit scalars as Helm/JSON would (strings stay strings)."""
+
+
+def split_manifest(text):
+    """The non-empty YAML documents of a manifest, in order (comments such as ``# Source:`` are ignored)."""
+    docs = []
+    try:
+        for doc in yaml.load_all(text or "", Loader=_Loader):
+            if isinstance(doc, dict) and doc:
+                docs.append(doc)
+    except yaml.YAMLError as exc:
+        raise PortkeyError("cannot parse the rendered manifest: %s" % exc)
+    return docs
+
+
+def is_hook(doc):
+    annotations = (doc.get("metadata") or {}).get("annotations") or {}
+    return HOOK_ANNOTATION in annotations
+
+
+def release_docs(text):
+    """Documents that belong to the release manifest: hooks and tests (stored apart by helm) are left out."""
+    return [d for d in split_manifest(text) if not is_hook(d)]
+
+
+def object_ref(doc, namespace):
+    meta = doc.get("metadata") or {}
+    kind = doc.get("kind")
+    ns = meta.get("namespace")
+    if not ns and kind not in CLUSTER_SCOPED_KINDS:
+        ns = namespace
+    return dict(api_version=doc.get("apiVersion"), kind=kind, name=meta.get("name"),
+                namespace=ns if kind not in CLUSTER_SCOPED_KINDS else None)
+
+
+def objects_from_manifest(text, namespace):
+    """[{api_version, kind, name, namespace}] of every object in a deployed manifest, in manifest order."""
+    return [object_ref(d, namespace) for d in release_docs(text)]
+
+
+def _doc_key(doc):
+    meta = doc.get("metadata") or {}
+    return (str(doc.get("apiVersion")), str(doc.get("kind")), str(meta.get("namespace") or ""),
+            str(meta.get("name")))
+
+
+def canonical_docs(docs):
+    """JSON-normalised documents sorted by (apiVersion, kind, namespace, name): order-independent comparison."""
+    normal = [json.loads(json.dumps(d, sort_keys=True, default=str)) for d in docs]
+    return sorted(normal, key=_doc_key)
+
+
+def _secret_marker(value, encoded):
+    text = value if isinstance(value, str) else json.dumps(value)
+    if encoded:
+        try:
+            text = base64.b64decode(text, validate=True).decode("utf-8")
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            pass
+    return redaction_marker(text)
+
+
+def redact_docs(docs, secret_values):
+    """Every ``data``/``stringData`` value of kind Secret -> ``<redacted sha256:XXXXXXXX>`` (of the decoded
+    value), then any known secret value anywhere via redact()."""
+    out = []
+    for doc in docs:
+        doc = copy.deepcopy(doc)
+        if doc.get("kind") == "Secret":
+            for field, encoded in (("data", True), ("stringData", False)):
+                if isinstance(doc.get(field), dict):
+                    doc[field] = dict((k, _secret_marker(v, encoded)) for k, v in doc[field].items())
+        out.append(doc)
+    return redact(out, secret_values)
+
+
+def docs_text(docs):
+    """A stable YAML text of documents (for diffs)."""
+    parts = []
+    for doc in docs:
+        key = _doc_key(doc)
+        parts.append("# %s %s\n%s" % (key[1], key[3], yaml.safe_dump(doc, default_flow_style=False,
+                                                                       sort_keys=True)))
+    return "---\n".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# values
+# ---------------------------------------------------------------------------------------------------------------
+
+def merge_values(base, override):
+    """Helm's merge of -f files: maps merge recursively, anything else in ``override`` replaces."""
+    result = copy.deepcopy(base) if isinstance(base, dict) else {}
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merge_values(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+def normalise(obj):
+    """JSON round trip: what helm stores (ints and floats compare equal, tuples become lists)."""
+    return json.loads(json.dumps(obj if obj is not None else {}, sort_keys=True, default=str))
+
+
+def load_values_file(path):
+    try:
+        with open(path, "rb") as handle:
+            doc = yaml.safe_load(handle.read().decode("utf-8"))
+    except (IOError, OSError) as exc:
+        raise PortkeyError("values_files: cannot read %s: %s" % (path, exc))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise PortkeyError("values_files: %s is not valid YAML: %s" % (path, exc))
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise PortkeyError("values_files: %s must hold a YAML mapping" % path)
+    return doc
+
+
+def redact_values(values, secret_values, secret_paths=()):
+    """Values with every secret (by value, and by path for values of an older revision) redacted."""
+    values = copy.deepcopy(values)
+    for path in secret_paths or ():
+        _redact_path(values, path)
+    return redact(values, secret_values)
+
+
+def _redact_path(doc, path):
+    """Replace the string at a dotted path (``environment.data.X``, ``imageCredentials[0].password``)."""
+    node = doc
+    tokens = []
+    for part in path.split("."):
+        while "[" in part:
+            head, rest = part.split("[", 1)
+            if head:
+                tokens.append(head)
+            idx, part = rest.split("]", 1)
+            tokens.append(int(idx))
+        if part:
+            tokens.append(part)
+    for token in tokens[:-1]:
+        try:
+            node = node[token]
+        except (KeyError, IndexError, TypeError):
+            return
+    last = tokens[-1] if tokens else None
+    try:
+        if isinstance(node[last], str):
+            node[last] = redaction_marker(node[last])
+    except (KeyError, IndexError, TypeError):
+        return
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# release records
+# ---------------------------------------------------------------------------------------------------------------
+
+def release_info(rel, name=None, namespace=None):
+    """The ``release`` return value from a helm release JSON (status / upgrade output); null fields if absent."""
+    if not rel:
+        return dict(name=name, namespace=namespace, revision=None, status=None, chart=None, chart_version=None,
+                    app_version=None, updated=None)
+    info = rel.get("info") or {}
+    meta = (rel.get("chart") or {}).get("metadata") or {}
+    return dict(name=rel.get("name", name), namespace=rel.get("namespace", namespace), revision=rel.get("version"),
+                status=info.get("status"), chart=meta.get("name"), chart_version=meta.get("version"),
+                app_version=meta.get("appVersion"), updated=info.get("last_deployed"))
+
+
+def compare(current, desired):
+    """Reasons (a list, empty when equal) why the deployed release differs from the desired one.
+
+    current: helm release JSON (status -o json). desired: {chart_name, chart_version, values, manifest}.
+    """
+    if not current:
+        return ["release is not installed"]
+    reasons = []
+    status = (current.get("info") or {}).get("status")
+    if status != "deployed":
+        reasons.append("release status is %s, not deployed" % status)
+    meta = (current.get("chart") or {}).get("metadata") or {}
+    if (meta.get("name"), str(meta.get("version"))) != (desired["chart_name"], str(desired["chart_version"])):
+        reasons.append("chart %s-%s differs from the deployed %s-%s" % (
+            desired["chart_name"], desired["chart_version"], meta.get("name"), meta.get("version")))
+    if normalise(current.get("config")) != normalise(desired["values"]):
+        reasons.append("values differ")
+    if canonical_docs(release_docs(current.get("manifest"))) != canonical_docs(release_docs(desired["manifest"])):
+        reasons.append("rendered manifest differs")
+    return reasons
+
+
+def last_deployed_revision(history, before=None):
+    """The revision a pending release should roll back to: the newest 'deployed', else 'superseded' one."""
+    candidates = [h for h in history or [] if before is None or int(h.get("revision", 0)) < int(before)]
+    for wanted in ("deployed", "superseded"):
+        revs = [int(h["revision"]) for h in candidates if h.get("status") == wanted]
+        if revs:
+            return max(revs)
+    return None
+
+
+def pending_message(rel, name, namespace):
+    info = release_info(rel)
+    return ("release %s in namespace %s is stuck in %s at revision %s (an earlier helm run was interrupted); "
+            "set recover_pending: rollback to roll it back to the last "
+            "deployed revision (or uninstall a pending install) and continue, or fix it by hand with "
+            "`helm rollback %s -n %s`" % (name, namespace, info["status"], info["revision"], name, namespace))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the operation
+# ---------------------------------------------------------------------------------------------------------------
+
+class ReleaseRequest(object):
+    """Everything gateway_release needs; built by the module from its params."""
+
+    def __init__(self, name, namespace, chart_path=None, values_spec=None, values_files=None, state="present",
+                 revision=None, atomic=True, wait=True, wait_strategy="watcher", timeout="5m", history_max=10,
+                 create_namespace=True, recover_pending="none", skip_crds=False, check_mode=False, diff=False):
+        self.name = name
+        self.namespace = namespace
+        self.chart_path = chart_path
+        self.values_spec = values_spec
+        self.values_files = list(values_files or [])
+        self.state = state
+        self.revision = revision
+        self.atomic = atomic
+        self.wait = wait
+        self.wait_strategy = wait_strategy
+        self.timeout = timeout
+        self.history_max = history_max
+        self.create_namespace = create_namespace
+        self.recover_pending = recover_pending
+        self.skip_crds = skip_crds
+        self.check_mode = check_mode
+        self.diff = diff
+
+
+def _empty_result(req):
+    return dict(changed=False, release=release_info(None, req.name, req.namespace), objects=[],
+                values_checksum=None, env_checksum=None, generation=None, warnings=[], reasons=[])
+
+
+class ReleaseManager(object):
+    """Runs one request. ``add_secrets`` is called with every secret value before anything is returned."""
+
+    def __init__(self, helm, request, add_secrets=None, build_values=None):
+        self.helm = helm
+        self.req = request
+        self.secrets = set()
+        self._add_secrets_cb = add_secrets
+        self._build_values = build_values
+
+    def add_secrets(self, values):
+        values = set(v for v in values or () if isinstance(v, str) and v)
+        self.secrets |= values
+        if self._add_secrets_cb and values:
+            self._add_secrets_cb(values)
+
+    def _wait_kwargs(self):
+        return dict(wait=self.req.wait, wait_strategy=self.req.wait_strategy, timeout=self.req.timeout)
+
+    def run(self):
+        if self.req.state == "absent":
+            return self.absent()
+        if self.req.state == "rollback":
+            return self.rollback()
+        return self.present()
+
+    # -- present -----------------------------------------------------------------------------------------------
+    def _values(self, chart):
+        """(ValuesResult or None, desired user values, secret paths)."""
+        vr = None
+        values = {}
+        paths = []
+        if self.req.values_spec is not None:
+            build = self._build_values
+            if build is None:
+                from ansible_collections.portkey_ai.gateway.plugins.module_utils._values import build_values
+                build = build_values
+            vr = build(self.req.values_spec, dict(name=chart["chart_name"], version=chart["chart_version"],
+                                                  app_version=chart["app_version"] or ""))
+            self.add_secrets(getattr(vr, "secret_values", ()) or ())
+            values = vr.values
+            paths = list(getattr(vr, "secret_paths", ()) or ())
+        for path in self.req.values_files:
+            doc = load_values_file(path)
+            self.add_secrets(values_secret_values(doc))
+            values = merge_values(values, doc)
+        return vr, normalise(values), paths
+
+    def _write_values(self, tmpdir, values):
+        path = os.path.join(tmpdir, "values.json")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(values, handle, sort_keys=True)
+        return path
+
+    def _recover_pending(self, current, result):
+        req = self.req
+        status = (current.get("info") or {}).get("status")
+        if req.recover_pending != "rollback":
+            raise PortkeyError(pending_message(current, req.name, req.namespace),
+                               release=release_info(current))
+        history = self.helm.history(req.name, req.namespace)
+        target = last_deployed_revision(history, before=current.get("version"))
+        result["changed"] = True
+        if target:
+            result["warnings"].append("release was %s at revision %s: rolled back to revision %s (recover_pending)"
+                                      % (status, current.get("version"), target))
+            if not req.check_mode:
+                self.helm.rollback(req.name, req.namespace, revision=target, history_max=req.history_max,
+                                   **self._wait_kwargs())
+                return self.helm.release(req.name, req.namespace)
+            return current
+        result["warnings"].append("release was %s at revision %s with no deployed revision: uninstalled "
+                                  "(recover_pending)" % (status, current.get("version")))
+        if not req.check_mode:
+            self.helm.uninstall(req.name, req.namespace, **self._wait_kwargs())
+        return None
+
+    def present(self):
+        from ansible_collections.portkey_ai.gateway.plugins.module_utils._chart import load_chart
+        req = self.req
+        if not req.chart_path:
+            raise PortkeyError("chart_path is required for state present (the path returned by "
+                               "portkey_ai.gateway.chart_source)")
+        chart = load_chart(req.chart_path)
+        vr, desired_values, secret_paths = self._values(chart)
+        result = _empty_result(req)
+        if vr is not None:
+            result.update(values_checksum=getattr(vr, "checksum", None),
+                          env_checksum=getattr(vr, "env_checksum", None),
+                          generation=getattr(vr, "generation", None))
+            result["warnings"].extend(getattr(vr, "warnings", None) or [])
+        current = self.helm.release(req.name, req.namespace)
+        if current:
+            # secrets of the deployed revision (maybe rotated since) never show in the output either
+            self.add_secrets(values_secret_values(current.get("config")))
+            if (current.get("info") or {}).get("status") in PENDING_STATES:
+                current = self._recover_pending(current, result)
+        tmpdir = tempfile.mkdtemp(prefix="portkey-release-")
+        try:
+            files = []
+            if vr is not None:
+                files.append(self._write_values(tmpdir, normalise(vr.values)))
+            files += req.values_files
+            rendered = None
+            if current is not None or req.check_mode or req.diff:
+                rendered = self.helm.template(req.name, req.namespace, chart["path"], files,
+                                              is_upgrade=current is not None)
+            desired = dict(chart_name=chart["chart_name"], chart_version=chart["chart_version"],
+                           values=desired_values, manifest=rendered)
+            reasons = compare(current, desired)
+            result["reasons"] = reasons
+            result["changed"] = result["changed"] or bool(reasons)
+            if req.check_mode or req.diff:
+                result["diff"] = self._diff(current, desired_values, rendered, secret_paths)
+            deployed = current
+            if reasons and not req.check_mode:
+                deployed = self._upgrade(chart, files)
+        finally:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+        result["release"] = release_info(deployed, req.name, req.namespace)
+        if deployed:
+            result["objects"] = objects_from_manifest(deployed.get("manifest"), req.namespace)
+        elif req.check_mode and rendered is not None:
+            result["objects"] = objects_from_manifest(rendered, req.namespace)
+        return result
+
+    def _upgrade(self, chart, files):
+        req = self.req
+        try:
+            return self.helm.upgrade(req.name, req.namespace, chart["path"], files, atomic=req.atomic,
+                                     history_max=req.history_max, create_namespace=req.create_namespace,
+                                     skip_crds=req.skip_crds, **self._wait_kwargs())
+        except HelmError as exc:
+            raise self._failure("upgrade", exc)
+
+    def _failure(self, verb, exc):
+        req = self.req
+        try:
+            after = self.helm.release(req.name, req.namespace)
+        except PortkeyError:
+            after = None
+        helm_msg = (exc.stderr or exc.stdout or str(exc)).strip()
+        if after:
+            info = release_info(after)
+            state = ("release %s is at revision %s, status %s, chart %s-%s" % (
+                req.name, info["revision"], info["status"], info["chart"], info["chart_version"]))
+            if info["status"] == "deployed":
+                state += " (the previous configuration is still deployed)"
+        else:
+            info = release_info(None, req.name, req.namespace)
+            state = "release %s is not installed in namespace %s" % (req.name, req.namespace)
+        msg = "helm %s of release %s in namespace %s failed: %s; %s" % (verb, req.name, req.namespace,
+                                                                       helm_msg, state)
+        return PortkeyError(redact(msg, self.secrets), release=info,
+                            objects=objects_from_manifest(after.get("manifest"), req.namespace) if after else [])
+
+    def _diff(self, current, desired_values, rendered, secret_paths):
+        """[values diff, manifest diff]; secrets redacted (Secret data by key, known secrets anywhere)."""
+        before_values = redact_values((current or {}).get("config") or {}, self.secrets, secret_paths)
+        after_values = redact_values(desired_values, self.secrets, secret_paths)
+        before_docs = redact_docs(canonical_docs(release_docs((current or {}).get("manifest"))), self.secrets)
+        after_docs = redact_docs(canonical_docs(release_docs(rendered)), self.secrets)
+        rev = (current or {}).get("version")
+        where = "revision %s" % rev if rev else "not installed"
+        return [
+            dict(before_header="values (%s)" % where, after_header="values (desired)",
+                 before=yaml.safe_dump(before_values, default_flow_style=False, sort_keys=True) if current else "",
+                 after=yaml.safe_dump(after_values, default_flow_style=False, sort_keys=True)),
+            dict(before_header="manifest (%s)" % where, after_header="manifest (desired)",
+                 before=docs_text(before_docs), after=docs_text(after_docs)),
+        ]
+
+    # -- absent ------------------------------------------------------------------------------------------------
+    def absent(self):
+        req = self.req
+        result = _empty_result(req)
+        current = self.helm.release(req.name, req.namespace)
+        if not current:
+            result["release"]["status"] = "absent"
+            return result
+        self.add_secrets(values_secret_values(current.get("config")))
+        result["changed"] = True
+        result["objects"] = objects_from_manifest(current.get("manifest"), req.namespace)
+        info = release_info(current)
+        if req.diff or req.check_mode:
+            result["diff"] = self._diff(current, {}, "", [])
+            result["diff"][0]["after"] = ""
+        if not req.check_mode:
+            try:
+                self.helm.uninstall(req.name, req.namespace, **self._wait_kwargs())
+            except HelmError as exc:
+                raise self._failure("uninstall", exc)
+            info["status"] = "uninstalled"
+        result["release"] = info
+        return result
+
+    # -- rollback ----------------------------------------------------------------------------------------------
+    def rollback(self):
+        req = self.req
+        result = _empty_result(req)
+        current = self.helm.release(req.name, req.namespace)
+        if not current:
+            raise PortkeyError("release %s is not installed in namespace %s: nothing to roll back"
+                               % (req.name, req.namespace), release=result["release"])
+        self.add_secrets(values_secret_values(current.get("config")))
+        target_rev = req.revision or int(current.get("version")) - 1
+        if target_rev < 1:
+            raise PortkeyError("release %s has only revision %s: there is no previous revision to roll back to"
+                               % (req.name, current.get("version")), release=release_info(current))
+        target = self.helm.release(req.name, req.namespace, revision=target_rev)
+        if not target:
+            raise PortkeyError("revision %s of release %s does not exist (helm history keeps %s revisions; "
+                               "see `helm history %s -n %s`)" % (target_rev, req.name, req.history_max,
+                                                                  req.name, req.namespace),
+                               release=release_info(current))
+        self.add_secrets(values_secret_values(target.get("config")))
+        meta = (target.get("chart") or {}).get("metadata") or {}
+        desired = dict(chart_name=meta.get("name"), chart_version=meta.get("version"),
+                       values=target.get("config") or {}, manifest=target.get("manifest"))
+        reasons = compare(current, desired)
+        result["reasons"] = reasons
+        result["changed"] = bool(reasons)
+        if req.diff or req.check_mode:
+            result["diff"] = self._diff(current, desired["values"], desired["manifest"], [])
+        deployed = current
+        if reasons and not req.check_mode:
+            try:
+                self.helm.rollback(req.name, req.namespace, revision=target_rev, history_max=req.history_max,
+                                   **self._wait_kwargs())
+            except HelmError as exc:
+                raise self._failure("rollback", exc)
+            deployed = self.helm.release(req.name, req.namespace)
+        result["release"] = release_info(deployed, req.name, req.namespace)
+        result["objects"] = objects_from_manifest((deployed or {}).get("manifest"), req.namespace)
+        return result

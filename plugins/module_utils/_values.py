@@ -1,0 +1,928 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) portkey_ai.gateway contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# private to portkey_ai.gateway: not a public API, may change in any release.
+
+"""Build the Portkey gateway chart values (generations 1.0.x and 1.7.x) from structured inputs.
+
+``build_values(inputs, chart)`` validates every input, collects ALL problems and raises one PortkeyError
+whose ``errors`` name the inventory variable (``portkey_<input>``) and the fix. Pure: no I/O except
+``read_chart``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+import hashlib
+import json
+import os
+import re
+from collections import namedtuple
+
+import yaml
+
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import (
+    PortkeyError,
+    secret_paths,
+    secret_values_of,
+)
+
+GENERATIONS = ("1.0", "1.7")
+DEFAULT_RELEASE = "portkey-gateway"
+DEFAULT_NAMESPACE = "portkeyai"
+DEFAULT_CHART_NAME = "gateway"
+DOCKER_HUB_REGISTRY = "https://index.docker.io/v1/"
+DEFAULT_PULL_SECRET = "portkeyenterpriseregistrycredentials"
+PRIVATE_IMAGE = "docker.io/portkeyai/gateway_enterprise"
+LEGACY_PORT = 8787
+ENV_CHECKSUM_ANNOTATION = "portkey.ai/env-checksum"
+IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
+ZONE_KEY = "topology.kubernetes.io/zone"
+NAME_LABEL = "app.kubernetes.io/name"
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+IN_CLUSTER_REDIS_URL = "redis://redis:6379"
+# Runbook sizing: t4g.medium nodes are 2 vCPU / 4 GiB.
+DEFAULT_RESOURCES = {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
+
+# The data-plane environment reference (portkey-chart.md 1.5 and the chart's values). Others are warned about.
+KNOWN_ENV_KEYS = frozenset("""
+SERVICE_NAME PORT PORTKEY_CLIENT_AUTH ORGANISATIONS_TO_SYNC ALBUS_BASEPATH SERVER_MODE MCP_PORT
+MCP_GATEWAY_BASE_URL REQUEST_TIMEOUT
+ANALYTICS_STORE ANALYTICS_STORE_ENDPOINT ANALYTICS_STORE_USER ANALYTICS_STORE_PASSWORD ANALYTICS_LOG_TABLE
+ANALYTICS_FEEDBACK_TABLE ANALYTICS_GENERATION_HOOKS_TABLE
+OTEL_PUSH_ENABLED OTEL_ENDPOINT OTEL_RESOURCE_ATTRIBUTES OTEL_EXPORTER_OTLP_HEADERS OTEL_EXPORTER_OTLP_PROTOCOL
+LOG_STORE LOG_STORE_REGION LOG_STORE_ACCESS_KEY LOG_STORE_SECRET_KEY LOG_STORE_GENERATIONS_BUCKET LOG_STORE_BASEPATH
+LOG_STORE_AWS_ROLE_ARN LOG_STORE_AWS_EXTERNAL_ID AWS_IMDS_V1 LOG_STORE_FILE_PATH_FORMAT
+MONGO_DB_CONNECTION_URL MONGO_DATABASE MONGO_COLLECTION_NAME MONGO_GENERATION_HOOKS_COLLECTION_NAME
+MONGO_GENERATIONS_HOOKS_COLLECTION_NAME
+AZURE_AUTH_MODE AZURE_MANAGED_CLIENT_ID AZURE_ENTRA_CLIENT_ID AZURE_ENTRA_CLIENT_SECRET AZURE_ENTRA_TENANT_ID
+AZURE_STORAGE_ACCOUNT AZURE_STORAGE_KEY AZURE_STORAGE_CONTAINER GCP_AUTH_MODE
+AWS_ASSUME_ROLE_ACCESS_KEY_ID AWS_ASSUME_ROLE_SECRET_ACCESS_KEY AWS_ASSUME_ROLE_REGION
+CACHE_STORE REDIS_URL REDIS_TLS_ENABLED REDIS_MODE REDIS_HOST REDIS_PORT REDIS_USERNAME REDIS_PASSWORD
+REDIS_TLS_CERTS REDIS_SCALE_READS REDIS_CLUSTER_ENDPOINTS REDIS_CLUSTER_DISCOVERY_URL REDIS_CLUSTER_DISCOVERY_AUTH
+AWS_REDIS_AUTH_MODE AWS_REDIS_CLUSTER_NAME AWS_REDIS_REGION AWS_REDIS_ASSUME_ROLE_ARN AWS_REDIS_ROLE_EXTERNAL_ID
+FINETUNES_BUCKET LOG_EXPORTS_BUCKET FINETUNES_AWS_ROLE_ARN GATEWAY_BASE_URL DATASERVICE_BASEPATH HYBRID_DEPLOYMENT
+ENABLE_PROMETHEUS PROMETHEUS_PUSH_ENABLED ENABLE_LOKI LOKI_PUSH_ENABLED
+""".split())
+KNOWN_ENV_PREFIXES = ("PROMETHEUS_", "EXPERIMENTAL_GEN_AI_OTEL_")
+
+S3_KEYS = ("LOG_STORE_REGION", "LOG_STORE_ACCESS_KEY", "LOG_STORE_SECRET_KEY", "LOG_STORE_GENERATIONS_BUCKET")
+STATIC_LOG_STORE_KEYS = ("LOG_STORE_ACCESS_KEY", "LOG_STORE_SECRET_KEY")
+# LOG_STORE value -> the environment keys it needs ("" = no log store configured).
+LOG_STORE_REQUIRES = {
+    "": (),
+    "s3": S3_KEYS,
+    "wasabi": S3_KEYS,
+    "gcs": S3_KEYS,
+    "s3_assume": ("LOG_STORE_REGION", "LOG_STORE_GENERATIONS_BUCKET"),
+    "mongo": ("MONGO_DB_CONNECTION_URL", "MONGO_DATABASE", "MONGO_COLLECTION_NAME"),
+    "gcs_assume": (),
+    "netapp": (),
+    "s3_custom": (),
+    "azure": (),
+}
+IN_CLUSTER_CACHE = "redis"
+# CACHE_STORE value -> the environment keys it needs (the in-cluster Redis gets defaults instead).
+CACHE_STORE_REQUIRES = {
+    IN_CLUSTER_CACHE: (),
+    "aws-elastic-cache": ("REDIS_URL", "REDIS_TLS_ENABLED"),
+    "custom": ("REDIS_URL", "REDIS_TLS_ENABLED"),
+    "azure-redis": ("REDIS_URL", "REDIS_TLS_ENABLED"),
+    "memory-store": (),
+}
+ANALYTICS_STORE_REQUIRES = {
+    "control_plane": (),
+    "clickhouse": ("ANALYTICS_STORE_ENDPOINT", "ANALYTICS_STORE_USER", "ANALYTICS_STORE_PASSWORD",
+                   "ANALYTICS_LOG_TABLE", "ANALYTICS_FEEDBACK_TABLE"),
+}
+# Mandatory environment values that also have their own input: (env key, input, what it is).
+MANDATORY_ENV = (
+    ("PORTKEY_CLIENT_AUTH", "client_auth",
+     "the Client Auth Key from Portkey; keep it in the vault: portkey_client_auth: \"{{ vault_portkey_client_auth }}\""),
+    ("ORGANISATIONS_TO_SYNC", "organisations_to_sync", "your Portkey organisation id(s), comma separated"),
+)
+
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+RELEASE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+$")
+IMAGE_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
+QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|Pi|Ei|M|G|T|P|E)?$")
+PERCENT = re.compile(r"^[0-9]+%$")
+
+ValuesResult = namedtuple(
+    "ValuesResult",
+    "values secret_values secret_paths warnings generation env_checksum checksum chart_name fullname",
+)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Value checkers: return the normalized value or raise _Invalid(problem). Never echo secret values.
+
+class _Invalid(Exception):
+    pass
+
+
+def _got(value, secret=False):
+    kind = type(value).__name__
+    if secret or isinstance(value, (dict, list)):
+        return "a %s" % kind
+    text = repr(value)
+    return "%s (%s)" % (text if len(text) <= 40 else text[:37] + "...", kind)
+
+
+def scalar_text(value):
+    """The string an environment/annotation value becomes: booleans lowercased, numbers in decimal."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    return None
+
+
+def _string(value, secret=False):
+    if isinstance(value, str) and value.strip():
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise _Invalid("expected a string, got %s; quote it in YAML" % _got(value, secret))
+    raise _Invalid("expected a non-empty string, got %s" % _got(value, secret))
+
+
+def _secret_string(value):
+    return _string(value, secret=True)
+
+
+def _optional_string(value):
+    if value == "":
+        return value
+    return _string(value)
+
+
+def _boolean(value):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "yes", "false", "no"):
+        return value.lower() in ("true", "yes")
+    raise _Invalid("expected a boolean (true/false), got %s" % _got(value))
+
+
+def _integer(low, high=None):
+    def check(value):
+        number = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, str) and value.strip().isdigit():
+            number = int(value)
+        if number is None or number < low or (high is not None and number > high):
+            bounds = ">= %d" % low if high is None else "between %d and %d" % (low, high)
+            raise _Invalid("expected an integer %s, got %s" % (bounds, _got(value)))
+        return number
+    return check
+
+
+def _choice(choices):
+    def check(value):
+        if value in choices:
+            return value
+        raise _Invalid("expected one of %s, got %s" % (", ".join(choices), _got(value)))
+    return check
+
+
+def _k8s_name(value):
+    if isinstance(value, str) and len(value) <= 253 and K8S_NAME.match(value):
+        return value
+    raise _Invalid("expected a Kubernetes name (lowercase letters, digits, '-', '.'), got %s" % _got(value))
+
+
+def _release_name(value):
+    if isinstance(value, str) and len(value) <= 53 and RELEASE_NAME.match(value):
+        return value
+    raise _Invalid("expected a Helm release name (lowercase letters, digits and '-', at most 53 characters), "
+                   "got %s" % _got(value))
+
+
+def _role_arn(value):
+    if isinstance(value, str) and ROLE_ARN.match(value):
+        return value
+    raise _Invalid("expected an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>), got %s" % _got(value))
+
+
+def _image_tag(value):
+    tag = _string(value) if value != "" else ""
+    if not tag or tag.lower() == "latest":
+        raise _Invalid("image tags must be pinned, got %r; set a version such as \"1.11.4\" "
+                       "(or remove the key to use the chart's pinned appVersion)" % tag)
+    if not IMAGE_TAG.match(tag):
+        raise _Invalid("%r is not a valid image tag" % tag)
+    return tag
+
+
+def _int_or_percent(value):
+    if isinstance(value, str) and PERCENT.match(value):
+        return value
+    try:
+        return _integer(0)(value)
+    except _Invalid:
+        raise _Invalid("expected an integer >= 0 or a percentage like \"25%%\", got %s" % _got(value))
+
+
+def _dict(value):
+    if isinstance(value, dict):
+        return copy.deepcopy(value)
+    raise _Invalid("expected a dict (mapping), got %s" % _got(value))
+
+
+def _list_of_dicts(value):
+    if isinstance(value, list) and all(isinstance(item, dict) for item in value):
+        return copy.deepcopy(value)
+    raise _Invalid("expected a list of dicts, got %s" % _got(value))
+
+
+def _string_map(value):
+    """A dict of string values (annotations, labels, node selectors): scalars are stringified."""
+    mapping = _dict(value)
+    result = {}
+    for key, item in mapping.items():
+        text = scalar_text(item)
+        if not isinstance(key, str) or text is None:
+            raise _Invalid("key %r: expected a string value, got %s" % (key, _got(item)))
+        result[key] = text
+    return result
+
+
+def _quantity_map(value):
+    mapping = _string_map(value)
+    for key, quantity in mapping.items():
+        if not QUANTITY.match(quantity):
+            raise _Invalid("%s: %r is not a Kubernetes quantity (e.g. \"500m\", \"2\", \"4Gi\")" % (key, quantity))
+    return mapping
+
+
+def _organisations(value):
+    if isinstance(value, list) and value:
+        return ",".join(_string(item) for item in value)
+    return _string(value)
+
+
+# Structured inputs: input -> {field: checker}. Unknown fields are errors.
+SECTIONS = {
+    "image": {"repository": _string, "tag": _image_tag,
+              "pull_policy": _choice(("Always", "IfNotPresent", "Never"))},
+    "image_credentials": {"username": _string, "password": _secret_string, "auth": _secret_string,
+                          "email": _optional_string, "registry": _string, "name": _k8s_name},
+    "service": {"type": _choice(("LoadBalancer", "ClusterIP", "NodePort")), "port": _integer(1, 65535),
+                "annotations": _string_map},
+    "service_account": {"create": _boolean, "name": _k8s_name, "annotations": _string_map, "role_arn": _role_arn},
+    "resources": {"requests": _quantity_map, "limits": _quantity_map},
+    "autoscaling": {"enabled": _boolean, "min_replicas": _integer(1), "max_replicas": _integer(1),
+                    "target_cpu": _integer(1, 1000), "target_memory": _integer(1, 1000)},
+    "high_availability": {"zone_spread": _boolean, "max_skew": _integer(1), "topology_key": _string,
+                          "when_unsatisfiable": _choice(("ScheduleAnyway", "DoNotSchedule")),
+                          # the PodDisruptionBudget is not a chart value (the gateway role creates it)
+                          "pdb": _boolean},
+    "strategy": {"max_surge": _int_or_percent, "max_unavailable": _int_or_percent},
+    "dataservice": {"enabled": _boolean},
+}
+# Plain inputs: input -> checker.
+SCALARS = {
+    "release_name": _release_name,
+    "namespace": _k8s_name,
+    "generation": _choice(("auto",) + GENERATIONS),
+    "client_auth": _secret_string,
+    "organisations_to_sync": _organisations,
+    "environment": _dict,
+    "environment_secret": _boolean,
+    "image_pull_secret": _k8s_name,
+    "replicas": _integer(1),
+    "node_selector": _string_map,
+    "tolerations": _list_of_dicts,
+    "affinity": _dict,
+    "pod_annotations": _string_map,
+    "pod_labels": _string_map,
+    "extra_values": _dict,
+}
+INPUTS = frozenset(SCALARS) | frozenset(SECTIONS)
+# Input variable names that differ from portkey_<input>.
+VARIABLES = {"generation": "portkey_chart_generation"}
+# Field hints for known mistakes: (input, field) -> message.
+FIELD_HINTS = dict(
+    (("service", key), "the chart has no targetPort key: the Service targets the container port named 'gateway' "
+                       "(8787); remove it (on 1.7.x set portkey_environment.PORT to move the container port)")
+    for key in ("targetPort", "target_port"))
+AUTOSCALING_KEYS = (("min_replicas", "minReplicas"), ("max_replicas", "maxReplicas"),
+                    ("target_cpu", "targetCPUUtilizationPercentage"),
+                    ("target_memory", "targetMemoryUtilizationPercentage"))
+
+
+def variable(name):
+    """The inventory variable behind an input name."""
+    return VARIABLES.get(name, "portkey_" + name)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Pure helpers
+
+def helm_fullname(release, chart_name, name_override="", fullname_override=""):
+    """Helm's fullname rule: the release name if it contains the chart name, else <release>-<chart> (63 chars)."""
+    if fullname_override:
+        return _trunc63(fullname_override)
+    name = name_override or chart_name
+    return _trunc63(release if name in release else "%s-%s" % (release, name))
+
+
+def _trunc63(name):
+    return name[:63].rstrip("-")
+
+
+def detect_generation(version):
+    """'1.0' for chart 1.0.x (and 0.x portkeyenterprise), '1.7' for >= 1.1, None when unparseable."""
+    match = re.match(r"^v?([0-9]+)\.([0-9]+)", str(version or ""))
+    if not match:
+        return None
+    major, minor = int(match.group(1)), int(match.group(2))
+    return "1.0" if major == 0 or (major, minor) == (1, 0) else "1.7"
+
+
+def read_chart(chart_path):
+    """name/version/app_version of a chart directory (or its Chart.yaml)."""
+    path = chart_path if os.path.basename(chart_path) == "Chart.yaml" else os.path.join(chart_path, "Chart.yaml")
+    try:
+        with open(path) as handle:
+            meta = yaml.safe_load(handle)
+    except (IOError, OSError) as exc:
+        raise PortkeyError("chart_path: cannot read %s (%s); point portkey_chart_local_path / chart_path at a chart "
+                           "directory" % (path, exc.strerror or exc))
+    except yaml.YAMLError as exc:
+        raise PortkeyError("chart_path: %s is not valid YAML: %s" % (path, exc))
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or meta.get("version") is None:
+        raise PortkeyError("chart_path: %s has no name/version; is it a Helm chart?" % path)
+    return {"name": meta["name"], "version": str(meta["version"]), "app_version": str(meta.get("appVersion", ""))}
+
+
+def deep_merge(base, override):
+    """A new dict: dicts merged recursively, everything else (lists too) replaced by ``override``."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(merged.get(key), dict) and isinstance(value, dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def render_yaml(values):
+    """Canonical YAML (sorted keys, block style): the file content and the checksum input."""
+    return yaml.safe_dump(values, default_flow_style=False, sort_keys=True, allow_unicode=True, width=4096)
+
+
+def env_checksum(env_data):
+    """sha256 over the sorted, stringified environment data (nothing else)."""
+    canonical = json.dumps(sorted((str(k), str(v)) for k, v in env_data.items()), separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _lookup(tree, path):
+    for key in path:
+        if not isinstance(tree, dict) or key not in tree:
+            return None
+        tree = tree[key]
+    return tree
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The build
+
+class _Build:
+    """Collects errors and warnings while reading the inputs."""
+
+    def __init__(self, inputs, chart):
+        self.inputs = inputs
+        self.chart = chart or {}
+        self.errors = []
+        self.warnings = []
+        self.bad = set()
+        self.seen = {}
+        self.generation = None
+        self.env_origin = {}
+
+    def error(self, var, problem):
+        self.errors.append("%s: %s" % (var, problem))
+
+    def invalid(self, var, problem):
+        self.bad.add(var)
+        self.error(var, "%s; correct %s in the inventory" % (problem, var.split(".")[0]))
+
+    def check(self, var, checker, value):
+        try:
+            return checker(value)
+        except _Invalid as exc:
+            self.invalid(var, str(exc))
+            return None
+
+    def get(self, name, default=None):
+        """A plain input, validated once; ``default`` when absent (None) or invalid."""
+        if name not in self.seen:
+            value = self.inputs.get(name)
+            self.seen[name] = None if value is None else self.check(variable(name), SCALARS[name], value)
+        value = self.seen[name]
+        return default if value is None else copy.deepcopy(value)
+
+    def section(self, name):
+        """A structured input as a dict of its valid, given (non-None) fields, validated once."""
+        if name not in self.seen:
+            self.seen[name] = self._read_section(name)
+        return copy.deepcopy(self.seen[name])
+
+    def _read_section(self, name):
+        var = variable(name)
+        raw = self.inputs.get(name)
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            self.invalid(var, "expected a dict with keys %s, got %s" % (", ".join(sorted(SECTIONS[name])), _got(raw)))
+            return {}
+        fields = SECTIONS[name]
+        result = {}
+        for key, value in raw.items():
+            field_var = "%s.%s" % (var, key)
+            if (name, key) in FIELD_HINTS:
+                self.error(field_var, FIELD_HINTS[(name, key)])
+            elif key not in fields:
+                self.invalid(field_var, "unknown key (known: %s)" % ", ".join(sorted(fields)))
+            elif value is not None:
+                checked = self.check(field_var, fields[key], value)
+                if checked is not None:
+                    result[key] = checked
+        return result
+
+    def extra_var(self, path, default_var):
+        """Name the variable a final value came from: portkey_extra_values.<path> if set there."""
+        extra = self.get("extra_values", {})
+        if _lookup(extra, path) is not None:
+            return "portkey_extra_values." + ".".join(path)
+        return default_var
+
+    def env_var(self, key):
+        return self.env_origin.get(key, "portkey_environment.%s" % key)
+
+
+def _check_unknown_inputs(build):
+    for name in sorted(set(build.inputs) - INPUTS, key=str):
+        build.invalid("portkey_%s" % name, "unknown input (known: %s)" % ", ".join(sorted(INPUTS)))
+
+
+def _resolve_generation(build):
+    wanted = build.get("generation", "auto")
+    version = build.chart.get("version")
+    detected = detect_generation(version)
+    if version is not None and detected is None:
+        build.warnings.append("chart version %r is not a semantic version; generation cannot be detected" % version)
+    if version is not None and int(re.match(r"^v?([0-9]*)", version).group(1) or 0) >= 2:
+        build.warnings.append("chart version %s is newer than the tested 1.7.x; rendering it as generation 1.7"
+                              % version)
+    if wanted != "auto":
+        if detected and detected != wanted:
+            build.warnings.append("portkey_chart_generation=%s is forced, but chart %s %s looks like generation %s"
+                                  % (wanted, build.chart.get("name"), version, detected))
+        return wanted
+    if detected is None:
+        build.error("portkey_chart_generation", "cannot detect the chart generation (%s); set "
+                    "portkey_chart_generation to 1.0 (chart 1.0.x) or 1.7 (chart >= 1.1), or give chart_path"
+                    % ("chart version %r" % version if version is not None else "no chart given"))
+    return detected
+
+
+def _names(build):
+    extra = build.get("extra_values", {})
+    release = build.get("release_name", DEFAULT_RELEASE)
+    chart_name = build.chart.get("name") or DEFAULT_CHART_NAME
+    name = _trunc63(str(extra.get("nameOverride") or chart_name))
+    fullname = helm_fullname(release, chart_name, str(extra.get("nameOverride") or ""),
+                             str(extra.get("fullnameOverride") or ""))
+    return release, chart_name, name, fullname
+
+
+def _read_environment(build):
+    """The environment (portkey_environment, then portkey_extra_values.environment.data), stringified."""
+    env = {}
+    sources = [("portkey_environment", build.get("environment", {}))]
+    extra = build.get("extra_values", {})
+    for path in (("environment",), ("environment", "data")):
+        found = _lookup(extra, path)
+        if found is not None and not isinstance(found, dict):
+            build.invalid("portkey_extra_values." + ".".join(path), "expected a dict, got %s" % _got(found))
+    extra_data = _lookup(extra, ("environment", "data"))
+    if isinstance(extra_data, dict):
+        sources.append(("portkey_extra_values.environment.data", extra_data))
+    for source, data in sources:
+        for key, value in data.items():
+            var = "%s.%s" % (source, key)
+            text = scalar_text(value)
+            if not isinstance(key, str) or not ENV_NAME.match(key):
+                build.invalid(var, "%r is not a valid environment variable name" % (key,))
+            elif text is None:
+                build.invalid(var, "expected a string, number or boolean, got %s" % _got(value, secret=True))
+            else:
+                env[key] = text
+                build.env_origin[key] = var
+    return env
+
+
+def _mandatory_env(build, env):
+    for key, name, what in MANDATORY_ENV:
+        var = variable(name)
+        given = build.get(name)
+        in_env = env.get(key)
+        if given is not None and in_env and given != in_env:
+            build.error(var, "differs from %s; set it in one place only (%s)" % (build.env_var(key), var))
+        elif given is not None or in_env:
+            env[key] = given if given is not None else in_env
+        elif var not in build.bad:
+            build.error(var, "is required (%s = %s); set %s" % (key, what, var))
+
+
+def _require_env(build, env, keys, because):
+    for key in keys:
+        if not env.get(key):
+            build.error(build.env_var(key), "is required %s; set it (a non-empty string)" % because)
+
+
+def _store_choice(build, env, key, choices):
+    value = env[key]
+    if value not in choices:
+        build.error(build.env_var(key), "unknown %s %r; use one of: %s"
+                    % (key, value, ", ".join(c for c in sorted(choices) if c)))
+        return None
+    return value
+
+
+def _log_store_rules(build, env):
+    store = _store_choice(build, env, "LOG_STORE", LOG_STORE_REQUIRES) if "LOG_STORE" in env else ""
+    if store is None:
+        return
+    _require_env(build, env, LOG_STORE_REQUIRES[store], "with LOG_STORE %s" % store)
+    if store == "s3_assume":
+        for key in STATIC_LOG_STORE_KEYS:
+            if env.get(key):
+                build.error(build.env_var(key), "must not be set with LOG_STORE s3_assume (IRSA: the pods use the "
+                            "ServiceAccount's role, no static keys); remove it or use LOG_STORE s3")
+    if store == "mongo":
+        build.warnings.append("LOG_STORE mongo is in maintenance mode upstream (16 MB document limit); "
+                              "S3 (s3 / s3_assume) is the recommended log store")
+
+
+def _cache_store_rules(build, env):
+    store = _store_choice(build, env, "CACHE_STORE", CACHE_STORE_REQUIRES)
+    if store == IN_CLUSTER_CACHE:
+        env.setdefault("REDIS_URL", IN_CLUSTER_REDIS_URL)
+        env.setdefault("REDIS_TLS_ENABLED", "false")
+        build.warnings.append("CACHE_STORE redis deploys the chart's in-cluster Redis (one replica, no auth, no "
+                              "persistence); for production set portkey_environment.CACHE_STORE aws-elastic-cache "
+                              "with REDIS_URL and REDIS_TLS_ENABLED")
+        if not env["REDIS_URL"].startswith(IN_CLUSTER_REDIS_URL.rsplit(":", 1)[0]):
+            build.warnings.append("%s points away from the in-cluster Redis that CACHE_STORE redis deploys; use "
+                                  "CACHE_STORE aws-elastic-cache/custom for an external Redis"
+                                  % build.env_var("REDIS_URL"))
+    elif store is not None:
+        _require_env(build, env, CACHE_STORE_REQUIRES[store], "with CACHE_STORE %s" % store)
+    tls = env.get("REDIS_TLS_ENABLED")
+    if tls is not None:
+        if tls.lower() not in ("true", "false"):
+            build.error(build.env_var("REDIS_TLS_ENABLED"), "expected \"true\" or \"false\", got %r" % tls)
+        else:
+            env["REDIS_TLS_ENABLED"] = tls = tls.lower()
+    url = env.get("REDIS_URL")
+    if url:
+        scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+        if scheme not in ("redis", "rediss"):
+            build.error(build.env_var("REDIS_URL"), "expected a redis:// or rediss:// URL; fix the scheme")
+        elif scheme == "rediss" and tls == "false":
+            build.error(build.env_var("REDIS_TLS_ENABLED"), "is \"false\" but REDIS_URL uses rediss:// (TLS); set "
+                        "REDIS_TLS_ENABLED: \"true\" (or use a redis:// URL for a non-TLS Redis)")
+
+
+def _analytics_store_rules(build, env):
+    store = _store_choice(build, env, "ANALYTICS_STORE", ANALYTICS_STORE_REQUIRES)
+    if store:
+        _require_env(build, env, ANALYTICS_STORE_REQUIRES[store], "with ANALYTICS_STORE %s" % store)
+
+
+def _port_rules(build, env):
+    port = env.get("PORT")
+    if port is None:
+        return
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        build.error(build.env_var("PORT"), "expected a port number, got %r" % port)
+    elif build.generation == "1.0" and int(port) != LEGACY_PORT:
+        build.error(build.env_var("PORT"), "chart 1.0.x probes the hard-coded port 8787, so the gateway must "
+                    "listen on 8787; remove PORT or set it to \"8787\"")
+
+
+def _unknown_env_warnings(build, env):
+    for key in sorted(env):
+        if key not in KNOWN_ENV_KEYS and not key.startswith(KNOWN_ENV_PREFIXES):
+            build.warnings.append("%s is not a known Portkey gateway variable (kept as is); check the spelling"
+                                  % build.env_var(key))
+
+
+def _environment(build):
+    env = _read_environment(build)
+    _mandatory_env(build, env)
+    env.setdefault("CACHE_STORE", IN_CLUSTER_CACHE)
+    env.setdefault("ANALYTICS_STORE", "control_plane")
+    _log_store_rules(build, env)
+    _cache_store_rules(build, env)
+    _analytics_store_rules(build, env)
+    _port_rules(build, env)
+    _unknown_env_warnings(build, env)
+    return env
+
+
+# Section builders: each returns a partial values document.
+
+def _environment_values(build, env):
+    secret = build.get("environment_secret", True)
+    if not secret:
+        if build.generation == "1.0":
+            build.error("portkey_environment_secret", "chart 1.0.x renders ConfigMap values unquoted, so values "
+                        "like \"false\" or \"8787\" break it; keep portkey_environment_secret: true")
+        else:
+            build.warnings.append("portkey_environment_secret is false: the environment (client auth key, "
+                                  "store keys) goes into a ConfigMap readable without Secret access")
+    return {"environment": {"create": True, "secret": secret, "data": env}}
+
+
+def _image_values(build):
+    image = build.section("image")
+    chart_keys = (("repository", "repository"), ("tag", "tag"), ("pull_policy", "pullPolicy"))
+    gateway_image = dict((chart_key, image[key]) for key, chart_key in chart_keys if key in image)
+    return {"images": {"gatewayImage": gateway_image}} if gateway_image else {}
+
+
+def _pull_secret_values(build):
+    credentials = build.section("image_credentials")
+    secret_name = build.get("image_pull_secret")
+    pull_secrets = {"imagePullSecrets": []} if build.generation == "1.7" else {}
+    if credentials and secret_name:
+        build.error("portkey_image_pull_secret", "set either portkey_image_credentials (the chart creates the pull "
+                    "secret) or portkey_image_pull_secret (a pre-created secret), not both")
+    if credentials:
+        if "auth" not in credentials:
+            for key in ("username", "password"):
+                if key not in credentials and "portkey_image_credentials.%s" % key not in build.bad:
+                    build.error("portkey_image_credentials.%s" % key, "is required to create the image pull secret; "
+                                "set it (keep the password in the vault)")
+        item = {"name": credentials.get("name", DEFAULT_PULL_SECRET), "create": True,
+                "registry": credentials.get("registry", DOCKER_HUB_REGISTRY), "email": credentials.get("email", "")}
+        item.update((key, credentials[key]) for key in ("username", "password", "auth") if key in credentials)
+        return dict(pull_secrets, imageCredentials=[item])
+    if secret_name:
+        if build.generation == "1.7":
+            return {"imageCredentials": [], "imagePullSecrets": [{"name": secret_name}]}
+        # 1.0.x ignores imagePullSecrets; pods reference every imageCredentials item's name.
+        return {"imageCredentials": [{"name": secret_name, "create": False}]}
+    repository = _lookup(build.inputs, ("image", "repository")) or PRIVATE_IMAGE
+    if repository in (PRIVATE_IMAGE, PRIVATE_IMAGE.split("/", 1)[1]):
+        build.error("portkey_image_credentials", "the image %s is private: set portkey_image_credentials "
+                    "{username, password} (Docker Hub credentials from Portkey, password from the vault) or "
+                    "portkey_image_pull_secret (a pre-created secret), or mirror the image and set "
+                    "portkey_image.repository" % repository)
+    return dict(pull_secrets, imageCredentials=[])
+
+
+def _replica_values(build):
+    return {"replicaCount": build.get("replicas", 1)}
+
+
+def _service_values(build):
+    service = build.section("service")
+    result = {"type": service.get("type", "LoadBalancer"), "port": service.get("port", LEGACY_PORT)}
+    if service.get("annotations"):
+        result["annotations"] = service["annotations"]
+    return {"service": result}
+
+
+def _service_account_values(build, fullname):
+    account = build.section("service_account")
+    annotations = dict(account.get("annotations", {}))
+    role_arn = account.get("role_arn")
+    if role_arn:
+        if annotations.get(IRSA_ANNOTATION, role_arn) != role_arn:
+            build.error("portkey_service_account.role_arn", "differs from portkey_service_account.annotations[%s]; "
+                        "set the role in one place only" % IRSA_ANNOTATION)
+        annotations[IRSA_ANNOTATION] = role_arn
+    result = {"create": account.get("create", True)}
+    if annotations:
+        result["annotations"] = annotations
+    if build.generation == "1.7" or account.get("name"):
+        result["name"] = account.get("name", fullname)
+    if not result["create"]:
+        build.warnings.append("portkey_service_account.create is false: the ServiceAccount %s must already exist "
+                              "in the namespace" % result.get("name", fullname))
+    return {"serviceAccount": result}
+
+
+def _resource_values(build):
+    return {"resources": build.section("resources") or copy.deepcopy(DEFAULT_RESOURCES)}
+
+
+def _autoscaling_values(build):
+    scaling = build.section("autoscaling")
+    result = dict((chart_key, scaling[key]) for key, chart_key in AUTOSCALING_KEYS if key in scaling)
+    result["enabled"] = scaling.get("enabled", False)
+    if scaling.get("min_replicas", 1) > scaling.get("max_replicas", scaling.get("min_replicas", 1)):
+        build.error("portkey_autoscaling.min_replicas", "is greater than portkey_autoscaling.max_replicas; "
+                    "lower min_replicas or raise max_replicas")
+    if result["enabled"] and build.inputs.get("replicas") is not None:
+        build.warnings.append("portkey_replicas is ignored while portkey_autoscaling.enabled is true "
+                              "(the HPA sets the replica count)")
+    return {"autoscaling": result}
+
+
+def _gateway_selector(name, release):
+    """Gateway pods only: the dataservice pods carry the same name/instance labels plus a component label."""
+    return {"matchLabels": {NAME_LABEL: name, INSTANCE_LABEL: release},
+            "matchExpressions": [{"key": COMPONENT_LABEL, "operator": "DoesNotExist"}]}
+
+
+def _with_anti_affinity(build, affinity, term):
+    """``affinity`` plus a preferred podAntiAffinity term (the user's own terms are kept)."""
+    anti = affinity.setdefault("podAntiAffinity", {})
+    preferred = anti.setdefault("preferredDuringSchedulingIgnoredDuringExecution", []) \
+        if isinstance(anti, dict) else None
+    if not isinstance(preferred, list):
+        build.invalid("portkey_affinity.podAntiAffinity", "expected a dict with a "
+                      "preferredDuringSchedulingIgnoredDuringExecution list")
+        return affinity
+    preferred.append(term)
+    return affinity
+
+
+def _scheduling_values(build, name, release):
+    result = {}
+    for key, chart_key in (("node_selector", "nodeSelector"), ("tolerations", "tolerations")):
+        value = build.get(key)
+        if value:
+            result[chart_key] = value
+    affinity = build.get("affinity", {})
+    ha = build.section("high_availability")
+    if ha.get("zone_spread"):
+        selector = _gateway_selector(name, release)
+        topology_key = ha.get("topology_key", ZONE_KEY)
+        if build.generation == "1.7":
+            result["topologySpreadConstraints"] = [{
+                "maxSkew": ha.get("max_skew", 1), "topologyKey": topology_key, "labelSelector": selector,
+                "whenUnsatisfiable": ha.get("when_unsatisfiable", "ScheduleAnyway")}]
+        elif build.generation == "1.0":
+            if "max_skew" in ha or "when_unsatisfiable" in ha:
+                build.warnings.append("chart 1.0.x has no topologySpreadConstraints: zone spread uses a preferred "
+                                      "podAntiAffinity, portkey_high_availability.max_skew/when_unsatisfiable "
+                                      "are ignored")
+            affinity = _with_anti_affinity(build, affinity, {
+                "weight": 100, "podAffinityTerm": {"labelSelector": selector, "topologyKey": topology_key}})
+        scaling = build.section("autoscaling")
+        least = scaling.get("min_replicas", 2) if scaling.get("enabled") else build.get("replicas", 1)
+        if least < 2:
+            build.warnings.append("portkey_high_availability.zone_spread with a single replica spreads nothing; "
+                                  "set portkey_replicas (or portkey_autoscaling.min_replicas) to 2 or more")
+    if affinity:
+        result["affinity"] = affinity
+    return result
+
+
+def _strategy_values(build):
+    strategy = build.section("strategy")
+    if not strategy:
+        return {}
+    if build.generation == "1.0":
+        build.warnings.append("chart 1.0.x has no strategy key: portkey_strategy is ignored (Kubernetes' default "
+                              "rolling update, 25% surge / 25% unavailable, applies)")
+        return {}
+    rolling = dict((chart_key, strategy[key]) for key, chart_key in
+                   (("max_surge", "maxSurge"), ("max_unavailable", "maxUnavailable")) if key in strategy)
+    if rolling and all(str(rolling.get(k, "")).rstrip("%") == "0" for k in ("maxSurge", "maxUnavailable")):
+        build.error("portkey_strategy", "max_surge and max_unavailable cannot both be 0 (the rollout could never "
+                    "progress); set max_surge: 1 for zero-downtime updates")
+    return {"strategy": {"type": "RollingUpdate", "rollingUpdate": rolling}}
+
+
+def _pod_metadata_values(build):
+    result = {}
+    annotations = build.get("pod_annotations", {})
+    if ENV_CHECKSUM_ANNOTATION in annotations:
+        build.error("portkey_pod_annotations.%s" % ENV_CHECKSUM_ANNOTATION, "is set by the collection (it restarts "
+                    "pods when the environment changes); remove it")
+    labels = build.get("pod_labels", {})
+    for label in (NAME_LABEL, INSTANCE_LABEL):
+        if label in labels:
+            build.error("portkey_pod_labels.%s" % label, "is a selector label owned by the chart; remove it")
+    if annotations:
+        result["podAnnotations"] = annotations
+    if labels:
+        result["podLabels"] = labels
+    return result
+
+
+def _dataservice_values(build, fullname):
+    enabled = build.section("dataservice").get("enabled", False)
+    result = {"enabled": enabled}
+    if enabled:
+        # Never the chart's random restart annotation; 1.7.x needs a ServiceAccount name.
+        result["deployment"] = {"autoRestart": False}
+        if build.generation == "1.7":
+            result["serviceAccount"] = {"create": True, "name": _trunc63(fullname + "-dataservice")}
+    return {"dataservice": result}
+
+
+def _check_final(build, values, env):
+    """Rules on the merged document (portkey_extra_values may have changed it)."""
+    extra_service = _lookup(build.get("extra_values", {}), ("service",))
+    for key in ("targetPort", "target_port"):
+        if isinstance(extra_service, dict) and key in extra_service:
+            build.error("portkey_extra_values.service.%s" % key, FIELD_HINTS[("service", key)])
+    if values.get("autoRestart") is not False:
+        build.error(build.extra_var(("autoRestart",), "autoRestart"), "the chart's autoRestart adds a random "
+                    "annotation that restarts pods on every upgrade; remove it (pods restart when the environment "
+                    "changes through the %s annotation)" % ENV_CHECKSUM_ANNOTATION)
+    port = _lookup(values, ("service", "port"))
+    if build.generation == "1.0" and port != LEGACY_PORT:
+        build.error(build.extra_var(("service", "port"), "portkey_service.port"),
+                    "chart 1.0.x uses service.port as the container port and probes the hard-coded port 8787, so it "
+                    "must stay 8787 (got %r); remove it, or use chart 1.7.x for another Service port" % (port,))
+    account = values.get("serviceAccount") if isinstance(values.get("serviceAccount"), dict) else {}
+    if build.generation == "1.7" and not account.get("name"):
+        build.error(build.extra_var(("serviceAccount", "name"), "portkey_service_account.name"),
+                    "chart 1.7.x fails to render without serviceAccount.name; set a name or remove the override")
+    if env.get("LOG_STORE") == "s3_assume":
+        annotations = account.get("annotations") if isinstance(account.get("annotations"), dict) else {}
+        role = annotations.get(IRSA_ANNOTATION)
+        if not role:
+            build.error("portkey_service_account.role_arn", "LOG_STORE s3_assume (IRSA) needs the ServiceAccount's "
+                        "IAM role; set portkey_service_account.role_arn (or annotations[%s]) to a role trusted for "
+                        "system:serviceaccount:%s:%s" % (IRSA_ANNOTATION, build.get("namespace", DEFAULT_NAMESPACE),
+                                                         account.get("name") or "<service account>"))
+        elif not ROLE_ARN.match(str(role)):
+            build.error(build.extra_var(("serviceAccount", "annotations", IRSA_ANNOTATION),
+                                        "portkey_service_account.annotations.%s" % IRSA_ANNOTATION),
+                        "%r is not an IAM role ARN; use arn:aws:iam::<account>:role/<name>" % (role,))
+    credentials = values.get("imageCredentials")
+    if not isinstance(credentials, list) or not all(isinstance(i, dict) and i.get("name") for i in credentials):
+        build.error(build.extra_var(("imageCredentials",), "portkey_image_credentials"),
+                    "imageCredentials must be a list of items with a name (the chart ranges over it); "
+                    "use portkey_image_credentials / portkey_image_pull_secret instead")
+
+
+def build_values(inputs, chart=None):
+    """Validate ``inputs`` (gateway_values options / gateway_release values_spec) and build the values.
+
+    ``chart`` is read_chart()'s dict (name, version) or None. Raises PortkeyError listing every problem.
+    """
+    if not isinstance(inputs, dict):
+        raise PortkeyError("the gateway values inputs must be a dict, got %s" % _got(inputs))
+    build = _Build(inputs, chart)
+    _check_unknown_inputs(build)
+    build.generation = _resolve_generation(build)
+    build.get("namespace")
+    release, chart_name, name, fullname = _names(build)
+    env = _environment(build)
+    values = {"autoRestart": False}
+    for part in (
+        _environment_values(build, env),
+        _image_values(build),
+        _pull_secret_values(build),
+        _replica_values(build),
+        _service_values(build),
+        _service_account_values(build, fullname),
+        _resource_values(build),
+        _autoscaling_values(build),
+        _scheduling_values(build, name, release),
+        _strategy_values(build),
+        _pod_metadata_values(build),
+        _dataservice_values(build, fullname),
+    ):
+        values.update(part)
+    values = deep_merge(values, build.get("extra_values", {}))
+    _check_final(build, values, env)
+    if build.errors:
+        raise PortkeyError("%d problem(s) in the gateway values inputs" % len(build.errors), errors=build.errors)
+    values["environment"]["data"] = env  # the validated, stringified environment wins over the raw merge
+    checksum_env = env_checksum(env)
+    values["podAnnotations"] = dict(values.get("podAnnotations") or {})
+    values["podAnnotations"][ENV_CHECKSUM_ANNOTATION] = checksum_env
+    secrets = secret_values_of(inputs)
+    return ValuesResult(
+        values=values,
+        secret_values=secrets,
+        secret_paths=secret_paths(values, secrets),
+        warnings=build.warnings,
+        generation=build.generation,
+        env_checksum=checksum_env,
+        checksum=hashlib.sha256(render_yaml(values).encode("utf-8")).hexdigest(),
+        chart_name=chart_name,
+        fullname=fullname,
+    )

@@ -1,0 +1,162 @@
+"""Shared fixtures for the integration tests: they run ansible-playbook against the local lab.
+
+The lab must be up (`make lab-up`, or `make test` which starts it) and its variables exported (.lab/env).
+Each test uses its own release name and namespace, so tests never see each other's objects.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = ROOT / '.venv' / 'bin'
+WRITE_METHODS = {'POST', 'PUT', 'PATCH', 'DELETE'}
+RECAP = re.compile(r'^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)'
+                   r'\s+failed=(?P<failed>\d+)\s+skipped=(?P<skipped>\d+)\s+rescued=(?P<rescued>\d+)'
+                   r'\s+ignored=(?P<ignored>\d+)', re.M)
+
+
+def _require_lab() -> None:
+    missing = [v for v in ('KUBECONFIG', 'PORTKEY_LAB_API_URL', 'AWS_URL', 'PORTKEY_LAB_CHART_GIT_LEGACY')
+               if not os.environ.get(v)]
+    if missing:
+        pytest.fail(f'the lab is not up or its env is not loaded (missing {missing}): run `make lab-up` and '
+                    f'`set -a; . .lab/env; set +a`, or `make integration`')
+
+
+@dataclass
+class PlaybookRun:
+    rc: int
+    stdout: str
+    stderr: str
+
+    @property
+    def recap(self) -> dict[str, dict[str, int]]:
+        return {m['host']: {k: int(v) for k, v in m.groupdict().items() if k != 'host'}
+                for m in RECAP.finditer(self.stdout)}
+
+    def changed(self, host: str = 'lab') -> int:
+        return self.recap[host]['changed']
+
+    def failed(self, host: str = 'lab') -> int:
+        return self.recap[host]['failed']
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+class Lab:
+    """The lab's endpoints and the emulator's request log."""
+
+    def __init__(self) -> None:
+        _require_lab()
+        self.api_url = os.environ['PORTKEY_LAB_API_URL'].rstrip('/')
+        self.kubeconfig = os.environ['KUBECONFIG']
+
+    def _api(self, method: str, path: str, body: dict | None = None, content_type: str = 'application/json'):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.api_url + path, data=data, method=method,
+                                     headers={'Content-Type': content_type})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            raw = resp.read()
+            return json.loads(raw) if raw else None
+
+    def get(self, path: str):
+        try:
+            return self._api('GET', path)
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            raise
+
+    def clear_requests(self) -> None:
+        self._api('DELETE', '/_lab/requests')
+
+    def requests(self) -> list[dict]:
+        return self._api('GET', '/_lab/requests')
+
+    def writes(self) -> list[dict]:
+        return [r for r in self.requests() if r['method'] in WRITE_METHODS]
+
+    def proxy_get(self, namespace: str, service: str, port: int, path: str = '') -> tuple[int, str]:
+        url = f'{self.api_url}/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy/{path.lstrip("/")}'
+        try:
+            with urllib.request.urlopen(url, timeout=10) as resp:
+                return resp.status, resp.read().decode(errors='replace')
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode(errors='replace')
+
+    def helm(self, *args: str, binary: str = 'helm') -> subprocess.CompletedProcess:
+        return subprocess.run([str(VENV_BIN / binary), '--kubeconfig', self.kubeconfig, *args],
+                              capture_output=True, text=True, check=False)
+
+    def release(self, name: str, namespace: str) -> dict | None:
+        out = self.helm('list', '-n', namespace, '-a', '-o', 'json', '--filter', f'^{re.escape(name)}$')
+        items = json.loads(out.stdout or '[]')
+        return items[0] if items else None
+
+
+@pytest.fixture(scope='session')
+def lab() -> Lab:
+    return Lab()
+
+
+def lab_vars(generation: str = '1.0', **overrides) -> dict:
+    """Inventory vars for one lab cluster: a unique release/namespace, chart of the given generation."""
+    suffix = uuid.uuid4().hex[:6]
+    chart = ({'portkey_chart_git_url': os.environ['PORTKEY_LAB_CHART_GIT_LEGACY'], 'portkey_chart_git_ref': 'v1.0.8',
+              'portkey_chart_git_path': 'helm/enterprise',
+              'portkey_image': {'repository': 'docker.io/portkeyai/gateway_enterprise', 'tag': '1.11.4'}}
+             if generation == '1.0' else
+             {'portkey_chart_git_url': os.environ['PORTKEY_LAB_CHART_GIT_CURRENT'], 'portkey_chart_git_ref': 'gateway-1.7.7',
+              'portkey_chart_git_path': 'charts/portkey-gateway',
+              'portkey_image': {'repository': 'docker.io/portkeyai/gateway_enterprise', 'tag': '2.13.0'}})
+    base = {
+        'ansible_connection': 'local',
+        'ansible_python_interpreter': str(VENV_BIN / 'python'),
+        'portkey_release_name': f'pk-{suffix}',
+        'portkey_namespace': f'ns-{suffix}',
+        'portkey_kubeconfig': os.environ['KUBECONFIG'],
+        'portkey_chart_source': 'git',
+        'portkey_cache_dir': os.path.join(os.environ.get('PORTKEY_LAB_DIR', str(ROOT / '.lab')), 'chart-cache'),
+        'portkey_image_credentials': {'username': 'lab-user', 'password': '{{ vault_portkey_registry_password }}'},
+        'vault_portkey_registry_password': 'lab-registry-password-' + suffix,
+        'portkey_client_auth': 'lab-client-auth-' + suffix,
+        'portkey_organisations_to_sync': 'org-' + suffix,
+        'portkey_environment': {'CACHE_STORE': 'redis', 'ANALYTICS_STORE': 'control_plane'},
+        'portkey_helm_timeout': '20s',
+        'portkey_health_path': '/',
+        'portkey_verify_timeout': 20,
+        'portkey_network_policy': {'enabled': True, 'mode': 'allow_all'},
+        **chart,
+    }
+    base.update(overrides)
+    return base
+
+
+def write_inventory(path: Path, hosts: dict[str, dict]) -> Path:
+    inv = {'portkey_gateways': {'hosts': hosts}}
+    path.write_text(yaml.safe_dump(inv, sort_keys=False))
+    return path
+
+
+def run_playbook(playbook: str, inventory: Path, *args: str, env: dict | None = None,
+                 timeout: int = 300) -> PlaybookRun:
+    full_env = dict(os.environ)
+    full_env['PATH'] = f"{VENV_BIN}:{full_env.get('PATH', '')}"
+    full_env['ANSIBLE_CONFIG'] = str(ROOT / 'ansible.cfg')
+    full_env['ANSIBLE_NOCOLOR'] = '1'
+    full_env.update(env or {})
+    proc = subprocess.run([str(VENV_BIN / 'ansible-playbook'), str(ROOT / playbook), '-i', str(inventory), *args],
+                          cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout, check=False)
+    return PlaybookRun(proc.returncode, proc.stdout, proc.stderr)
