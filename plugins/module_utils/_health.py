@@ -193,9 +193,9 @@ def observe(kube, release, name, namespace, health_path):
     """One read of everything; returns the module result shape (without ``healthy``)."""
     info = release_info(release, name, namespace)
     chart_name = info.get("chart")
-    result = dict(release=info, deployment=dict(name=None, replicas=None, ready_replicas=None,
-                                                 updated_replicas=None, available_replicas=None,
-                                                 rollout_complete=False),
+    empty_deployment = dict(name=None, replicas=None, ready_replicas=None, updated_replicas=None,
+                            available_replicas=None, rollout_complete=False)
+    result = dict(release=info, deployment=empty_deployment,
                   pods=[], service=dict(name=None, type=None, port=None, hostname=None),
                   health=dict(path=health_path, status=None, ok=False, body=None),
                   selector=gateway_selector(info.get("name"), chart_name) if chart_name else None)

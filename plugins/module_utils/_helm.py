@@ -239,8 +239,8 @@ class Helm(object):
         out = proc.stdout.decode("utf-8", "replace")
         err = proc.stderr.decode("utf-8", "replace")
         if check and proc.returncode != 0:
-            raise HelmError("helm %s failed (rc=%d): %s" % (argv[1] if len(argv) > 1 else "", proc.returncode,
-                                                          err.strip() or out.strip()),
+            verb = argv[1] if len(argv) > 1 else ""
+            raise HelmError("helm %s failed (rc=%d): %s" % (verb, proc.returncode, err.strip() or out.strip()),
                             argv=argv, rc=proc.returncode, stdout=out, stderr=err)
         return proc.returncode, out, err
 

@@ -129,8 +129,8 @@ def docs_text(docs):
     parts = []
     for doc in docs:
         key = _doc_key(doc)
-        parts.append("# %s %s\n%s" % (key[1], key[3], yaml.safe_dump(doc, default_flow_style=False,
-                                                                       sort_keys=True)))
+        body = yaml.safe_dump(doc, default_flow_style=False, sort_keys=True)
+        parts.append("# %s %s\n%s" % (key[1], key[3], body))
     return "---\n".join(parts)
 
 
@@ -445,8 +445,8 @@ class ReleaseManager(object):
         else:
             info = release_info(None, req.name, req.namespace)
             state = "release %s is not installed in namespace %s" % (req.name, req.namespace)
-        msg = "helm %s of release %s in namespace %s failed: %s; %s" % (verb, req.name, req.namespace,
-                                                                       helm_msg, state)
+        msg = "helm %s of release %s in namespace %s failed: %s; %s" % (
+            verb, req.name, req.namespace, helm_msg, state)
         return PortkeyError(redact(msg, self.secrets), release=info,
                             objects=objects_from_manifest(after.get("manifest"), req.namespace) if after else [])
 
@@ -506,8 +506,8 @@ class ReleaseManager(object):
         target = self.helm.release(req.name, req.namespace, revision=target_rev)
         if not target:
             raise PortkeyError("revision %s of release %s does not exist (helm history keeps %s revisions; "
-                               "see `helm history %s -n %s`)" % (target_rev, req.name, req.history_max,
-                                                                  req.name, req.namespace),
+                               "see `helm history %s -n %s`)"
+                               % (target_rev, req.name, req.history_max, req.name, req.namespace),
                                release=release_info(current))
         self.add_secrets(values_secret_values(target.get("config")))
         meta = (target.get("chart") or {}).get("metadata") or {}

@@ -18,7 +18,7 @@ description:
   - C(source=git) clones O(git_url) once (C(git clone --no-checkout)) and resolves O(git_ref) (a tag, a branch or a
     commit). A tag or commit already in the cache needs no network at all; a branch is fetched on every run and
     reported as a warning (a moving ref). The chart files of each commit are kept in their own folder.
-  - C(source=repo) runs C(helm pull --repo URL NAME --version V --untar). No C(helm repo add): no repository state is
+  - C(source=repo) runs C(helm pull --repo URL NAME --version V --untar). No C(helm repo add), so no repository state is
     written to the home directory (helm's cache and config live in O(cache_dir)/.helm). A cached exact version needs
     no network.
   - C(source=path) uses a local chart directory as is (air-gapped installs).
@@ -26,7 +26,7 @@ description:
   - The module reports C(changed) only when the selected commit (git) or chart version (repo) differs from the one
     selected by the last run that was not in check mode (recorded in the cache folder as C(selected.json)).
 author:
-  - portkey_ai.gateway maintainers
+  - portkey_ai.gateway maintainers (@portkey-ai)
 options:
   source:
     description: Where the chart comes from.
@@ -76,12 +76,14 @@ options:
     default: git
 attributes:
   check_mode:
+    description: Can run in check mode and return the chart that would be used.
     support: full
     details:
       - Check mode may clone, fetch or pull into O(cache_dir) (a local cache, no cluster or account is touched), so
         RV(path) points at the chart that would be used; it does not record the selection, so C(changed) is the
         same in check mode and in the following real run.
   diff_mode:
+    description: Does not return a diff.
     support: none
 notes:
   - Runs git and helm as argv lists with C(LC_ALL=C); needs git for O(source=git).

@@ -25,7 +25,7 @@ description:
     C(KUBECONFIG), C(K8S_AUTH_CONTEXT); in-cluster configuration when none is given inside a pod).
   - Never changes anything.
 author:
-  - portkey_ai.gateway maintainers
+  - portkey_ai.gateway maintainers (@portkey-ai)
 requirements:
   - kubernetes (Python library)
   - helm 3.8+ or helm 4
@@ -66,9 +66,11 @@ options:
     type: str
 attributes:
   check_mode:
+    description: Read-only; runs the same in check mode.
     support: full
     details: The module only reads, in check mode as otherwise.
   diff_mode:
+    description: Does not return a diff.
     support: none
 """
 

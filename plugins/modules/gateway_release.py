@@ -23,10 +23,10 @@ description:
     namespace and values, hooks left out). A template change at the same chart version is therefore seen. A run with
     nothing to change runs two helm processes (status, template) and no C(helm upgrade).
   - Every secret value (found by the values builder and in the deployed release's values) is added to the module's
-    C(no_log_values) before anything else, so it never appears in the output. In the diff, values of C(kind: Secret)
-    C(data)/C(stringData) and any known secret are shown as C(<redacted sha256:XXXXXXXX>).
+    C(no_log_values) before anything else, so it never appears in the output. In the diff, the C(data) and
+    C(stringData) values of Secrets and any known secret are shown as C(<redacted sha256:XXXXXXXX>).
 author:
-  - portkey_ai.gateway maintainers
+  - portkey_ai.gateway maintainers (@portkey-ai)
 options:
   release_name:
     description: Helm release name. Use one name for install, verify, port-forward and uninstall.
@@ -121,11 +121,13 @@ options:
     type: str
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status and the diff without touching the cluster.
     support: full
     details:
       - Check mode only reads from the cluster (C(helm status), C(helm history)) and renders client side
         (C(helm template)); it returns the diff.
   diff_mode:
+    description: Returns the values and manifest diff (secrets redacted).
     support: full
 notes:
   - Warnings of the values builder and of the pending-state recovery are emitted as Ansible warnings (the standard

@@ -24,7 +24,7 @@ description:
   - Secrets (C(client_auth), image pull password, secret environment keys such as C(LOG_STORE_SECRET_KEY),
     C(*PASSWORD*), C(*_KEY), and credentials inside URLs) are added to the module's no_log values before anything
     is printed and appear in C(values) and C(diff) only as C(<redacted sha256:XXXXXXXX>), the first 8 hex digits
-    of the secret's sha256 (a 32-bit prefix: enough to see that a secret changed, not enough to recover a
+    of the secret's sha256 (a 32-bit prefix - enough to see that a secret changed, not enough to recover a
     high-entropy secret).
   - With O(dest), writes the values atomically to a file with mode 0600 in a directory that only its owner can
     write (a missing parent is created with mode 0700).
@@ -32,6 +32,8 @@ description:
   - Warnings are emitted as Ansible warnings (the standard C(warnings) key of the result).
 author:
   - portkey_ai.gateway maintainers
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -159,13 +161,20 @@ options:
     description:
       - Chart values merged last (dicts merged deeply, lists replaced). The rules above still apply to the result.
     type: raw
+  values_spec:
+    description:
+      - All the inputs above in one dict, as P(portkey_ai.gateway.gateway_release#module) takes them (the roles
+        compose it once from the C(portkey_*) inventory variables).
+      - When given, the individual input options are ignored; O(chart_path) and O(dest) still apply.
+      - Secret values inside it are found by key and kept out of the output.
+    type: dict
   dest:
     description:
       - Write the values (canonical YAML) to this file, mode 0600. Its directory must not be group/world-writable.
       - The file holds the secrets in clear text; prefer P(portkey_ai.gateway.gateway_release#module) with C(values_spec), which leaves no file behind.
     type: path
 notes:
-  - O(checksum) is the sha256 of the canonical YAML including the secrets. A hash of a document that contains
+  - RV(checksum) is the sha256 of the canonical YAML including the secrets. A hash of a document that contains
     high-entropy secrets does not reveal them; it equals C(sha256sum) of O(dest).
   - Secrets inside O(environment) or O(extra_values) reach the module invocation log on the target (syslog/journal)
     unless C(no_target_syslog) is set; the collection's C(ansible.cfg) should set it.
@@ -297,6 +306,7 @@ def argument_spec():
         client_auth=dict(type="raw", no_log=True),
         image_credentials=dict(type="dict", options=CREDENTIAL_OPTIONS),
         image_pull_secret=dict(type="raw", no_log=False),
+        values_spec=dict(type="dict"),
         dest=dict(type="path"),
     )
     return spec
@@ -319,7 +329,10 @@ def _needs_chmod(path):
 
 def ensure_values(module):
     params = module.params
-    inputs = dict((name, params[name]) for name in INPUTS)
+    if params["values_spec"] is not None:
+        inputs = dict(params["values_spec"])
+    else:
+        inputs = dict((name, params[name]) for name in INPUTS)
     module.no_log_values.update(secret_values_of(inputs))  # first: before anything can be printed
     chart = read_chart(params["chart_path"]) if params["chart_path"] else None
     dest = params["dest"]

@@ -1,3 +1,5 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """execution-environment.yml and meta/execution-environment.yml: `ansible-builder create` works offline and the
 build context carries the collection's Python, system and collection needs plus the pinned helm/kubectl step."""
 from __future__ import annotations

@@ -178,3 +178,16 @@ def test_argument_spec_marks_the_secrets_no_log():
     assert spec["client_auth"]["no_log"] is True
     assert spec["image_credentials"]["options"]["password"]["no_log"] is True
     assert spec["image_credentials"]["options"]["auth"]["no_log"] is True
+
+
+def test_values_spec_gives_the_same_values_as_the_individual_options(capsys):
+    _, individual = run(capsys, args())
+    _, as_spec = run(capsys, {"values_spec": args(), "generation": "1.0"})  # individual options are ignored
+    assert as_spec["checksum"] == individual["checksum"]
+    assert as_spec["generation"] == "1.7"
+
+
+def test_values_spec_errors_name_the_inventory_variable_and_keep_secrets_out(capsys):
+    rc, result = run(capsys, {"values_spec": args(environment={"LOG_STORE": "s3", "LOG_STORE_SECRET_KEY": SECRET_KEY})})
+    assert rc == 1 and result["failed"]
+    assert "portkey_environment.LOG_STORE_REGION" in result["msg"]

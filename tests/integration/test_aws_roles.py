@@ -1,0 +1,615 @@
+"""The runbook's "Network Configuration" and "Required Permissions" roles against moto, the Kubernetes API emulator
+and a TLS-only redis-server.
+
+Backends: the lab's (AWS_URL, KUBECONFIG, PORTKEY_LAB_REDIS_*) when its env is loaded; otherwise this module starts
+its own moto server, emulator and redis-server on 127.0.0.1 (so it also runs before `make lab-up`).
+Every test uses its own names (random suffix), so it never sees another test's objects.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+boto3 = pytest.importorskip('boto3')
+kubernetes = pytest.importorskip('kubernetes')
+from kubernetes import client as k8s  # noqa: E402
+from kubernetes import config as k8s_config  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = ROOT / '.venv' / 'bin'
+PLAYBOOKS = ROOT / 'tests' / 'integration' / 'playbooks' / 'aws'
+REGION = 'us-east-1'
+RECAP = re.compile(r'^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=\d+'
+                   r'\s+failed=(?P<failed>\d+)', re.M)
+CONTROL_PLANE = '44.221.117.129/32'
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# backends
+
+
+def _free_port() -> int:
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def _wait(check, timeout=20.0, what='service'):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f'{what} did not start')
+
+
+def _port_open(port: int) -> bool:
+    socket.create_connection(('127.0.0.1', port), timeout=0.2).close()
+    return True
+
+
+class Backends:
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.procs: list[subprocess.Popen] = []
+        self.env: dict[str, str] = {}
+
+    def _spawn(self, argv, name):
+        log = open(self.tmp / f'{name}.log', 'wb')
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        self.procs.append(proc)
+        return proc
+
+    def start_moto(self):
+        port = _free_port()
+        self._spawn([str(VENV_BIN / 'moto_server'), '-H', '127.0.0.1', '-p', str(port)], 'moto')
+        _wait(lambda: _port_open(port), what='moto')
+        self.env['AWS_URL'] = self.env['AWS_ENDPOINT_URL'] = f'http://127.0.0.1:{port}'
+
+    def start_apiserver(self):
+        state = self.tmp / 'apiserver'
+        state.mkdir()
+        self._spawn([str(VENV_BIN / 'python'), '-m', 'lab.apiserver', '--host', '127.0.0.1', '--port', '0',
+                     '--state-dir', str(state)], 'apiserver')
+        _wait(lambda: (state / 'port').is_file() and (state / 'port').read_text().strip() != '', what='apiserver')
+        port = int((state / 'port').read_text().strip())
+        _wait(lambda: _port_open(port), what='apiserver')
+        kubeconfig = self.tmp / 'kubeconfig'
+        kubeconfig.write_text(yaml.safe_dump({
+            'apiVersion': 'v1', 'kind': 'Config', 'current-context': 'lab',
+            'clusters': [{'name': 'lab', 'cluster': {'server': f'http://127.0.0.1:{port}'}}],
+            'users': [{'name': 'lab', 'user': {'token': 'lab'}}],
+            'contexts': [{'name': 'lab', 'context': {'cluster': 'lab', 'user': 'lab'}}]}))
+        self.env['KUBECONFIG'] = self.env['K8S_AUTH_KUBECONFIG'] = str(kubeconfig)
+
+    def start_redis(self):
+        if not shutil.which('redis-server') or not shutil.which('openssl'):
+            return
+        crt, key = self.tmp / 'redis.crt', self.tmp / 'redis.key'
+        subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj',
+                        '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', str(key),
+                        '-out', str(crt)], check=True, capture_output=True)
+        port, password = _free_port(), 'it-' + uuid.uuid4().hex
+        self._spawn(['redis-server', '--port', '0', '--tls-port', str(port), '--bind', '127.0.0.1',
+                     '--tls-cert-file', str(crt), '--tls-key-file', str(key), '--tls-ca-cert-file', str(crt),
+                     '--tls-auth-clients', 'no', '--requirepass', password, '--save', '', '--dir', str(self.tmp)],
+                    'redis')
+        _wait(lambda: _port_open(port), what='redis')
+        self.env.update(PORTKEY_LAB_REDIS_HOST='127.0.0.1', PORTKEY_LAB_REDIS_PORT=str(port),
+                        PORTKEY_LAB_REDIS_CA=str(crt), PORTKEY_LAB_REDIS_PASSWORD=password)
+
+    def stop(self):
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture(scope='module')
+def backends(tmp_path_factory):
+    b = Backends(tmp_path_factory.mktemp('aws-roles'))
+    try:
+        if os.environ.get('AWS_URL'):
+            b.env['AWS_URL'] = b.env['AWS_ENDPOINT_URL'] = os.environ['AWS_URL']
+        else:
+            b.start_moto()
+        if os.environ.get('KUBECONFIG') and os.environ.get('PORTKEY_LAB_API_URL'):
+            b.env['KUBECONFIG'] = b.env['K8S_AUTH_KUBECONFIG'] = os.environ['KUBECONFIG']
+        else:
+            b.start_apiserver()
+        if os.environ.get('PORTKEY_LAB_REDIS_PORT'):
+            for var in ('HOST', 'PORT', 'CA', 'PASSWORD'):
+                b.env[f'PORTKEY_LAB_REDIS_{var}'] = os.environ[f'PORTKEY_LAB_REDIS_{var}']
+        else:
+            b.start_redis()
+        b.env.update(AWS_ACCESS_KEY_ID='testing', AWS_SECRET_ACCESS_KEY='testing', AWS_DEFAULT_REGION=REGION,
+                     AWS_REGION=REGION)
+        yield b
+    finally:
+        b.stop()
+
+
+@pytest.fixture(scope='module')
+def aws(backends):
+    kw = dict(region_name=REGION, endpoint_url=backends.env['AWS_URL'], aws_access_key_id='testing',
+              aws_secret_access_key='testing')
+    return {name: boto3.client(name, **kw) for name in ('ec2', 'elbv2', 'elb', 'iam', 's3', 'sts')}
+
+
+@pytest.fixture(scope='module')
+def core(backends):
+    return k8s.CoreV1Api(k8s_config.new_client_from_config(config_file=backends.env['KUBECONFIG']))
+
+
+@pytest.fixture(scope='module')
+def networking(backends):
+    return k8s.NetworkingV1Api(k8s_config.new_client_from_config(config_file=backends.env['KUBECONFIG']))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# running playbooks
+
+
+class Run:
+    def __init__(self, proc: subprocess.CompletedProcess, seconds: float):
+        self.rc, self.stdout, self.stderr, self.seconds = proc.returncode, proc.stdout, proc.stderr, seconds
+        m = RECAP.search(self.stdout)
+        self.changed = int(m['changed']) if m else None
+        self.failed = int(m['failed']) if m else None
+
+    @property
+    def output(self):
+        return self.stdout + self.stderr
+
+    def fact(self):
+        """The role's output fact, from the playbook's last debug task."""
+        idx = self.stdout.rfind('TASK [Report the role\'s output fact]')
+        assert idx >= 0, self.output[-3000:]
+        start = self.stdout.index('{', self.stdout.index('=>', idx))
+        obj, _end = json.JSONDecoder().raw_decode(self.stdout[start:])
+        return obj['msg']['fact']
+
+    def __repr__(self):
+        errors = [line for line in self.output.splitlines() if 'fatal:' in line or '[ERROR]' in line
+                  or 'changed:' in line]
+        return f'<Run rc={self.rc} changed={self.changed}>\n' + '\n'.join(errors)
+
+
+def playbook(backends, name: str, extra: dict, check=False, diff=False) -> Run:
+    vars_file = backends.tmp / f'vars-{uuid.uuid4().hex[:8]}.json'
+    extra = dict(extra, ansible_python_interpreter=str(VENV_BIN / 'python'))
+    vars_file.write_text(json.dumps(extra))
+    env = dict(os.environ)
+    for var in ('AWS_PROFILE', 'AWS_SESSION_TOKEN'):
+        env.pop(var, None)
+    env.update(backends.env)
+    env.update(PATH=f"{VENV_BIN}:{env.get('PATH', '')}", ANSIBLE_CONFIG=str(ROOT / 'ansible.cfg'),
+               ANSIBLE_NOCOLOR='1', ANSIBLE_CALLBACK_RESULT_FORMAT='json', ANSIBLE_DEPRECATION_WARNINGS='0')
+    argv = [str(VENV_BIN / 'ansible-playbook'), str(PLAYBOOKS / name), '-i', 'localhost,', '-e', f'@{vars_file}']
+    if check:
+        argv.append('--check')
+    if diff:
+        argv.append('--diff')
+    t0 = time.monotonic()
+    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240, check=False)
+    return Run(proc, time.monotonic() - t0)
+
+
+def role(backends, role_name, fact, check=False, diff=False, **role_vars) -> Run:
+    return playbook(backends, 'role.yml', dict(role_vars, test_role=role_name, test_fact=fact), check=check, diff=diff)
+
+
+def ok(run: Run, changed: int | None = None):
+    assert run.rc == 0 and run.failed == 0, run
+    if changed is not None:
+        assert run.changed == changed, run
+    return run
+
+
+def suffix() -> str:
+    return uuid.uuid4().hex[:6]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# AWS fixtures
+
+
+def make_vpc(ec2, cidr='10.0.0.0/16'):
+    vpc = ec2.create_vpc(CidrBlock=cidr)['Vpc']['VpcId']
+    base = cidr.split('.')[0] + '.' + cidr.split('.')[1]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f'{base}.{i}.0/24', AvailabilityZone=f'{REGION}{z}')
+               ['Subnet']['SubnetId'] for i, z in ((1, 'a'), (2, 'b'))]
+    return vpc, subnets
+
+
+def make_sg(ec2, vpc, name):
+    return ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc)['GroupId']
+
+
+def sg_rules(ec2, sg):
+    perms = ec2.describe_security_groups(GroupIds=[sg])['SecurityGroups'][0]['IpPermissions']
+    out = set()
+    for p in perms:
+        for r in p.get('IpRanges', []):
+            out.add((p.get('FromPort'), r['CidrIp'], r.get('Description', '')))
+        for r in p.get('UserIdGroupPairs', []):
+            out.add((p.get('FromPort'), r['GroupId'], r.get('Description', '')))
+        for r in p.get('PrefixListIds', []):
+            out.add((p.get('FromPort'), r['PrefixListId'], r.get('Description', '')))
+    return out
+
+
+def aws_state(aws):
+    """Everything the roles could create or change in moto (check mode must leave it identical)."""
+    ec2 = aws['ec2']
+    groups = {g['GroupId']: sorted(json.dumps(p, sort_keys=True) for p in g['IpPermissions'])
+              for g in ec2.describe_security_groups()['SecurityGroups']}
+    tables = {t['RouteTableId']: sorted(json.dumps(r, sort_keys=True, default=str) for r in t['Routes'])
+              for t in ec2.describe_route_tables()['RouteTables']}
+    peerings = sorted((p['VpcPeeringConnectionId'], p['Status']['Code'])
+                      for p in ec2.describe_vpc_peering_connections()['VpcPeeringConnections'])
+    buckets = sorted(b['Name'] for b in aws['s3'].list_buckets().get('Buckets', []))
+    policies = sorted(p['Arn'] for p in aws['iam'].list_policies(Scope='Local')['Policies'])
+    roles = sorted(r['RoleName'] for r in aws['iam'].list_roles()['Roles'])
+    return dict(groups=groups, tables=tables, peerings=peerings, buckets=buckets, policies=policies, roles=roles)
+
+
+def gateway_service(core, namespace, release, name=None, port=8787):
+    name = name or release
+    try:
+        core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=namespace)))
+    except k8s.exceptions.ApiException as exc:
+        if exc.status != 409:
+            raise
+    core.create_namespaced_service(namespace, {
+        'apiVersion': 'v1', 'kind': 'Service',
+        'metadata': {'name': name, 'labels': {'app.kubernetes.io/instance': release,
+                                              'app.kubernetes.io/name': 'gateway'}},
+        'spec': {'type': 'LoadBalancer', 'ports': [{'name': 'gateway', 'port': port, 'targetPort': 'gateway'}],
+                 'selector': {'app.kubernetes.io/instance': release}}})
+    return name
+
+
+def set_lb_hostname(core, namespace, name, hostname):
+    """Play the cloud controller: publish the load balancer's DNS name in the Service status."""
+    core.patch_namespaced_service_status(name, namespace,
+                                         {'status': {'loadBalancer': {'ingress': [{'hostname': hostname}]}}},
+                                         _content_type='application/merge-patch+json')
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# network_policy
+
+
+def test_network_policy_modes_and_absent(backends, core, networking):
+    ns = f'np-{suffix()}'
+    core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=ns)))
+    base = dict(network_policy_namespace=ns, network_policy_restricted_name='pk-egress')
+
+    ok(role(backends, 'network_policy', 'network_policy_result', **base), changed=1)
+    pol = networking.read_namespaced_network_policy('allow-all-egress', ns).to_dict()['spec']
+    assert pol['pod_selector'] in ({}, {'match_expressions': None, 'match_labels': None})
+    assert pol['policy_types'] == ['Egress']
+    assert [[p['ip_block']['cidr'] for p in rule['to']] for rule in pol['egress']] == [['0.0.0.0/0']]
+    ok(role(backends, 'network_policy', 'network_policy_result', **base), changed=0)
+
+    restricted = dict(base, network_policy_mode='restricted', network_policy_redis_cidrs=['10.0.5.0/24'],
+                      network_policy_mongo_cidrs=['10.0.6.0/24'], network_policy_https_cidrs=['0.0.0.0/0'])
+    run = ok(role(backends, 'network_policy', 'network_policy_result', **restricted), changed=2)
+    assert run.fact() == {'state': 'present', 'mode': 'restricted', 'namespace': ns, 'name': 'pk-egress',
+                          'removed': ['allow-all-egress']}
+    names = [p.metadata.name for p in networking.list_namespaced_network_policy(ns).items]
+    assert names == ['pk-egress']
+    egress = networking.read_namespaced_network_policy('pk-egress', ns).to_dict()['spec']['egress']
+    dns = egress[0]
+    assert dns['to'][0]['namespace_selector']['match_labels'] == {'kubernetes.io/metadata.name': 'kube-system'}
+    assert dns['to'][0]['pod_selector']['match_labels'] == {'k8s-app': 'kube-dns'}
+    assert sorted((p['protocol'], p['port']) for p in dns['ports']) == [('TCP', 53), ('UDP', 53)]
+    assert egress[1]['to'][0]['pod_selector'] in ({}, {'match_expressions': None, 'match_labels': None})
+    ports = [(r['to'][0]['ip_block']['cidr'], r['ports'][0]['port']) for r in egress[2:]]
+    assert ports == [('0.0.0.0/0', 443), ('10.0.5.0/24', 6379), ('10.0.6.0/24', 27017)]
+    ok(role(backends, 'network_policy', 'network_policy_result', **restricted), changed=0)
+
+    run = ok(role(backends, 'network_policy', 'network_policy_result', network_policy_state='absent', **base),
+             changed=1)
+    assert networking.list_namespaced_network_policy(ns).items == []
+    ok(role(backends, 'network_policy', 'network_policy_result', network_policy_state='absent', **base), changed=0)
+
+
+def test_network_policy_rejects_bad_cidr(backends):
+    run = role(backends, 'network_policy', 'network_policy_result', network_policy_mode='restricted',
+               network_policy_redis_cidrs=['10.0.0.0'])
+    assert run.rc != 0 and "network_policy_redis_cidrs contains '10.0.0.0'" in run.output
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# lb_security_group
+
+
+@pytest.fixture(scope='module')
+def lb_vpc(aws):
+    return make_vpc(aws['ec2'], '10.40.0.0/16')
+
+
+def _alb(aws, vpc, subnets, name):
+    sg = make_sg(aws['ec2'], vpc, f'{name}-sg')
+    lb = aws['elbv2'].create_load_balancer(Name=name, Subnets=subnets, SecurityGroups=[sg], Type='application')
+    return lb['LoadBalancers'][0]['DNSName'], sg
+
+
+def _nlb(aws, vpc, subnets, name, with_sg=True):
+    sg = make_sg(aws['ec2'], vpc, f'{name}-sg') if with_sg else None
+    kw = dict(SecurityGroups=[sg]) if sg else {}
+    lb = aws['elbv2'].create_load_balancer(Name=name, Subnets=subnets, Type='network', **kw)
+    return lb['LoadBalancers'][0]['DNSName'], sg
+
+
+def _clb(aws, vpc, subnets, name):
+    sg = make_sg(aws['ec2'], vpc, f'{name}-sg')
+    lb = aws['elb'].create_load_balancer(LoadBalancerName=name, Subnets=subnets, SecurityGroups=[sg],
+                                         Listeners=[{'Protocol': 'TCP', 'LoadBalancerPort': 8787,
+                                                     'InstanceProtocol': 'TCP', 'InstancePort': 30087}])
+    return lb['DNSName'], sg
+
+
+def test_lb_security_group_alb_check_apply_idempotent_purge(backends, aws, core, lb_vpc):
+    vpc, subnets = lb_vpc
+    rel, ns = f'pk-{suffix()}', f'lb-{suffix()}'
+    dns, sg = _alb(aws, vpc, subnets, f'alb-{suffix()}')
+    svc = gateway_service(core, ns, rel)
+    set_lb_hostname(core, ns, svc, dns)
+    # someone else's rule on the same port must survive everything
+    aws['ec2'].authorize_security_group_ingress(GroupId=sg, IpPermissions=[{
+        'IpProtocol': 'tcp', 'FromPort': 8787, 'ToPort': 8787,
+        'IpRanges': [{'CidrIp': '192.0.2.0/24', 'Description': 'foreign'}]}])
+    desc = f'portkey_ai.gateway:{rel}'
+    base = dict(lb_security_group_release_name=rel, lb_security_group_namespace=ns,
+                lb_security_group_cidrs=[CONTROL_PLANE, '198.51.100.0/24'])
+
+    before = aws_state(aws)
+    run = ok(role(backends, 'lb_security_group', 'lb_security_group_result', check=True, diff=True, **base),
+             changed=1)
+    assert aws_state(aws) == before
+    assert run.fact()['load_balancer']['type'] == 'application'
+
+    run = ok(role(backends, 'lb_security_group', 'lb_security_group_result', **base), changed=1)
+    fact = run.fact()
+    assert fact['load_balancer']['dns_name'] == dns and fact['security_group_ids'] == [sg] and fact['port'] == 8787
+    assert sg_rules(aws['ec2'], sg) == {(8787, '192.0.2.0/24', 'foreign'), (8787, CONTROL_PLANE, desc),
+                                        (8787, '198.51.100.0/24', desc)}
+    ok(role(backends, 'lb_security_group', 'lb_security_group_result', **base), changed=0)
+
+    # purge: drop 198.51.100.0/24 (ours), keep the foreign rule
+    run = ok(role(backends, 'lb_security_group', 'lb_security_group_result', lb_security_group_purge=True,
+                  **dict(base, lb_security_group_cidrs=[CONTROL_PLANE])), changed=1)
+    assert [r['source'] for r in run.fact()['rules_removed']] == ['198.51.100.0/24']
+    assert sg_rules(aws['ec2'], sg) == {(8787, '192.0.2.0/24', 'foreign'), (8787, CONTROL_PLANE, desc)}
+
+    # absent (uninstall) removes only ours
+    ok(role(backends, 'lb_security_group', 'lb_security_group_result', lb_security_group_state='absent', **base),
+       changed=1)
+    assert sg_rules(aws['ec2'], sg) == {(8787, '192.0.2.0/24', 'foreign')}
+
+
+@pytest.mark.parametrize('kind', ['nlb', 'clb'])
+def test_lb_security_group_nlb_and_classic(backends, aws, core, lb_vpc, kind):
+    vpc, subnets = lb_vpc
+    rel, ns = f'pk-{suffix()}', f'lb-{suffix()}'
+    dns, sg = (_nlb if kind == 'nlb' else _clb)(aws, vpc, subnets, f'{kind}-{suffix()}')
+    svc = gateway_service(core, ns, rel, name=f'{rel}-gateway')
+    set_lb_hostname(core, ns, svc, dns)
+    base = dict(lb_security_group_release_name=rel, lb_security_group_namespace=ns,
+                lb_security_group_source_security_group_ids=[make_sg(aws['ec2'], vpc, f'src-{suffix()}')])
+    run = ok(role(backends, 'lb_security_group', 'lb_security_group_result', **base), changed=1)
+    fact = run.fact()
+    assert fact['load_balancer']['type'] == {'nlb': 'network', 'clb': 'classic'}[kind]
+    assert fact['service'] == {'name': svc, 'namespace': ns, 'hostname': dns, 'port': 8787}
+    desc = f'portkey_ai.gateway:{rel}'
+    assert sg_rules(aws['ec2'], sg) == {(8787, CONTROL_PLANE, desc),
+                                        (8787, base['lb_security_group_source_security_group_ids'][0], desc)}
+    ok(role(backends, 'lb_security_group', 'lb_security_group_result', **base), changed=0)
+
+
+def test_lb_security_group_nlb_without_groups_suggests_source_ranges(backends, aws, core, lb_vpc):
+    vpc, subnets = lb_vpc
+    rel, ns = f'pk-{suffix()}', f'lb-{suffix()}'
+    dns, _sg = _nlb(aws, vpc, subnets, f'nlb-{suffix()}', with_sg=False)
+    svc = gateway_service(core, ns, rel)
+    set_lb_hostname(core, ns, svc, dns)
+    run = ok(role(backends, 'lb_security_group', 'lb_security_group_result', lb_security_group_release_name=rel,
+                  lb_security_group_namespace=ns), changed=0)
+    fact = run.fact()
+    assert fact['source_ranges_suggestion'] == [CONTROL_PLANE] and fact['security_group_ids'] == []
+    assert 'loadBalancerSourceRanges' in run.output
+
+
+def test_lb_security_group_refuses_world_and_unknown_hostname(backends, core):
+    rel, ns = f'pk-{suffix()}', f'lb-{suffix()}'
+    gateway_service(core, ns, rel)
+    run = role(backends, 'lb_security_group', 'lb_security_group_result', lb_security_group_release_name=rel,
+               lb_security_group_namespace=ns, lb_security_group_cidrs=['0.0.0.0/0'])
+    assert run.rc != 0 and 'lb_security_group_allow_world: true' in run.output
+    # the emulator's own hostname (<name>.<ns>.elb.lab.local) matches no load balancer in moto
+    run = role(backends, 'lb_security_group', 'lb_security_group_result', lb_security_group_release_name=rel,
+               lb_security_group_namespace=ns)
+    assert run.rc != 0 and f'no ELBv2 or classic load balancer with DNS name {rel}.{ns}.elb.lab.local' in run.output
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# log_store
+
+
+def test_log_store_s3_assume(backends, aws):
+    s = suffix()
+    bucket, account = f'portkey-logs-{s}', aws['sts'].get_caller_identity()['Account']
+    issuer = f'oidc.eks.{REGION}.amazonaws.com/id/{s.upper()}'
+    provider = f'arn:aws:iam::{account}:oidc-provider/{issuer}'
+    base = dict(log_store_type='s3_assume', log_store_bucket=bucket, log_store_release_name=f'pk-{s}',
+                log_store_namespace='portkeyai', log_store_service_account_name='portkey-gateway',
+                log_store_oidc_provider_arn=provider, log_store_region=REGION)
+
+    before = aws_state(aws)
+    ok(role(backends, 'log_store', 'log_store_role_arn', check=True, **base))
+    assert aws_state(aws) == before
+
+    run = ok(role(backends, 'log_store', 'log_store_role_arn', **base))
+    assert run.changed >= 3
+    role_arn = run.fact()
+    assert role_arn == f'arn:aws:iam::{account}:role/pk-{s}-log-store'
+    ok(role(backends, 'log_store', 'log_store_role_arn', **base), changed=0)
+
+    # the bucket: encrypted, public access blocked
+    enc = aws['s3'].get_bucket_encryption(Bucket=bucket)['ServerSideEncryptionConfiguration']['Rules'][0]
+    assert enc['ApplyServerSideEncryptionByDefault']['SSEAlgorithm'] == 'AES256'
+    pab = aws['s3'].get_public_access_block(Bucket=bucket)['PublicAccessBlockConfiguration']
+    assert all(pab.values()) and len(pab) == 4
+
+    # the policy: exactly the runbook's four actions on the named bucket
+    policy_arn = f'arn:aws:iam::{account}:policy/pk-{s}-log-store'
+    version = aws['iam'].get_policy(PolicyArn=policy_arn)['Policy']['DefaultVersionId']
+    doc = aws['iam'].get_policy_version(PolicyArn=policy_arn, VersionId=version)['PolicyVersion']['Document']
+    doc = json.loads(doc) if isinstance(doc, str) else doc
+    grants = sorted((a, r) for st in doc['Statement'] for a in st['Action'] for r in st['Resource'])
+    assert all(st['Effect'] == 'Allow' for st in doc['Statement'])
+    assert grants == sorted([('s3:ListBucket', f'arn:aws:s3:::{bucket}'),
+                             ('s3:GetObject', f'arn:aws:s3:::{bucket}/*'),
+                             ('s3:PutObject', f'arn:aws:s3:::{bucket}/*'),
+                             ('s3:DeleteObject', f'arn:aws:s3:::{bucket}/*')])
+
+    # the role: trusted by the OIDC provider for this service account only; the policy attached
+    r = aws['iam'].get_role(RoleName=f'pk-{s}-log-store')['Role']
+    trust = r['AssumeRolePolicyDocument']
+    trust = json.loads(trust) if isinstance(trust, str) else trust
+    (st,) = trust['Statement']
+    assert st['Principal'] == {'Federated': provider}
+    assert st['Action'] == 'sts:AssumeRoleWithWebIdentity'
+    assert st['Condition'] == {'StringEquals': {f'{issuer}:sub': 'system:serviceaccount:portkeyai:portkey-gateway',
+                                                f'{issuer}:aud': 'sts.amazonaws.com'}}
+    attached = aws['iam'].list_attached_role_policies(RoleName=f'pk-{s}-log-store')['AttachedPolicies']
+    assert [p['PolicyArn'] for p in attached] == [policy_arn]
+
+
+def test_log_store_issuer_url_and_inputs(backends, aws):
+    s = suffix()
+    account = aws['sts'].get_caller_identity()['Account']
+    run = ok(role(backends, 'log_store', 'log_store_role_arn', log_store_type='s3_assume',
+                  log_store_bucket=f'portkey-logs-{s}', log_store_release_name=f'pk-{s}', log_store_region=REGION,
+                  log_store_oidc_issuer_url=f'https://oidc.eks.{REGION}.amazonaws.com/id/ABC{s}/'))
+    trust = aws['iam'].get_role(RoleName=f'pk-{s}-log-store')['Role']['AssumeRolePolicyDocument']
+    trust = json.loads(trust) if isinstance(trust, str) else trust
+    assert trust['Statement'][0]['Principal']['Federated'] == \
+        f'arn:aws:iam::{account}:oidc-provider/oidc.eks.{REGION}.amazonaws.com/id/ABC{s}'
+    assert run.fact().endswith(f':role/pk-{s}-log-store')
+    # s3 (static keys): no role, empty fact
+    run = ok(role(backends, 'log_store', 'log_store_role_arn', log_store_type='s3',
+                  log_store_bucket=f'portkey-logs-{s}', log_store_release_name=f'pk-{s}', log_store_region=REGION))
+    assert run.fact() == ''
+    run = role(backends, 'log_store', 'log_store_role_arn', log_store_type='s3_assume', log_store_bucket=f'b-{s}')
+    assert run.rc != 0 and 'log_store_oidc_provider_arn' in run.output
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# vpc_peering
+
+
+def test_vpc_peering_create_idempotent_teardown(backends, aws):
+    ec2 = aws['ec2']
+    s = suffix()
+    vpc, _ = make_vpc(ec2, '10.50.0.0/16')
+    peer_vpc, _ = make_vpc(ec2, '10.99.0.0/16')
+    rtb = ec2.create_route_table(VpcId=vpc)['RouteTable']['RouteTableId']
+    igw = ec2.create_internet_gateway()['InternetGateway']['InternetGatewayId']
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    ec2.create_route(RouteTableId=rtb, DestinationCidrBlock='0.0.0.0/0', GatewayId=igw)  # pre-existing
+    sg = make_sg(ec2, vpc, f'gw-{s}')
+    ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[{
+        'IpProtocol': 'tcp', 'FromPort': 22, 'ToPort': 22, 'IpRanges': [{'CidrIp': '10.0.0.0/8', 'Description': 'ssh'}]}])
+    base = dict(vpc_peering_vpc_id=vpc, vpc_peering_peer_vpc_id=peer_vpc, vpc_peering_peer_cidr='10.99.0.0/16',
+                vpc_peering_accept=True, vpc_peering_route_table_ids=[rtb], vpc_peering_security_group_ids=[sg],
+                vpc_peering_release_name=f'pk-{s}', vpc_peering_port=8787, vpc_peering_region=REGION)
+
+    def routes():
+        table = ec2.describe_route_tables(RouteTableIds=[rtb])['RouteTables'][0]
+        return sorted((r.get('DestinationCidrBlock'), r.get('GatewayId') or r.get('VpcPeeringConnectionId'))
+                      for r in table['Routes'])
+
+    before = aws_state(aws)
+    ok(role(backends, 'vpc_peering', 'vpc_peering_connection_id', check=True, **base))
+    assert aws_state(aws) == before
+
+    run = ok(role(backends, 'vpc_peering', 'vpc_peering_connection_id', **base))
+    pcx = run.fact()
+    assert pcx.startswith('pcx-') and run.changed == 4  # request, accept, route, rule
+    status = ec2.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx])['VpcPeeringConnections'][0]
+    assert status['Status']['Code'] == 'active'
+    assert routes() == sorted([('0.0.0.0/0', igw), ('10.50.0.0/16', 'local'), ('10.99.0.0/16', pcx)])
+    desc = f'portkey_ai.gateway:pk-{s}:vpc-peering'
+    assert sg_rules(ec2, sg) == {(22, '10.0.0.0/8', 'ssh'), (8787, '10.99.0.0/16', desc)}
+
+    ok(role(backends, 'vpc_peering', 'vpc_peering_connection_id', **base), changed=0)
+
+    run = ok(role(backends, 'vpc_peering', 'vpc_peering_connection_id', vpc_peering_state='absent', **base),
+             changed=3)
+    assert run.fact() == ''
+    assert routes() == sorted([('0.0.0.0/0', igw), ('10.50.0.0/16', 'local')])
+    assert sg_rules(ec2, sg) == {(22, '10.0.0.0/8', 'ssh')}
+    status = ec2.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx])['VpcPeeringConnections'][0]
+    assert status['Status']['Code'] == 'deleted'
+    ok(role(backends, 'vpc_peering', 'vpc_peering_connection_id', vpc_peering_state='absent', **base), changed=0)
+
+
+def test_vpc_peering_route_conflict_is_refused(backends, aws):
+    ec2 = aws['ec2']
+    vpc, _ = make_vpc(ec2, '10.60.0.0/16')
+    peer_vpc, _ = make_vpc(ec2, '10.98.0.0/16')
+    rtb = ec2.create_route_table(VpcId=vpc)['RouteTable']['RouteTableId']
+    igw = ec2.create_internet_gateway()['InternetGateway']['InternetGatewayId']
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    ec2.create_route(RouteTableId=rtb, DestinationCidrBlock='10.98.0.0/16', GatewayId=igw)
+    run = role(backends, 'vpc_peering', 'vpc_peering_connection_id', vpc_peering_vpc_id=vpc,
+               vpc_peering_peer_vpc_id=peer_vpc, vpc_peering_peer_cidr='10.98.0.0/16',
+               vpc_peering_route_table_ids=[rtb], vpc_peering_region=REGION)
+    assert run.rc != 0 and 'refusing to replace existing routes' in run.output
+    table = ec2.describe_route_tables(RouteTableIds=[rtb])['RouteTables'][0]
+    assert ('10.98.0.0/16', igw) in [(r.get('DestinationCidrBlock'), r.get('GatewayId')) for r in table['Routes']]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# cache_check and mongodb_access
+
+
+def test_cache_check_tls_mismatch(backends):
+    if 'PORTKEY_LAB_REDIS_PORT' not in backends.env:
+        pytest.skip('redis-server not available')
+    env = backends.env
+    run = playbook(backends, 'cache_check.yml', dict(redis_port=int(env['PORTKEY_LAB_REDIS_PORT']),
+                                                     redis_password=env['PORTKEY_LAB_REDIS_PASSWORD'],
+                                                     redis_ca=env['PORTKEY_LAB_REDIS_CA']))
+    assert run.rc == 0 and run.changed == 0, run
+    assert 'the server speaks TLS' in run.output
+    assert env['PORTKEY_LAB_REDIS_PASSWORD'] not in run.output
+
+
+def test_mongodb_access_inputs(backends):
+    run = playbook(backends, 'mongodb_access.yml', dict(good_password='pw-' + uuid.uuid4().hex,
+                                                        closed_port=_free_port()))
+    assert run.rc == 0, run

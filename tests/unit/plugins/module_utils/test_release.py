@@ -1,0 +1,166 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Manifest parsing, change detection, pending-state handling and redaction of gateway_release."""
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import os
+import sys
+
+import pytest
+
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import redaction_marker
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._helm import Helm
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._release import (
+    compare, last_deployed_revision, merge_values, objects_from_manifest, pending_message, redact_docs,
+    redact_values, release_docs, release_info,
+)
+
+BIN = os.path.dirname(sys.executable)
+
+MANIFEST = """---
+# Source: gateway/templates/sa.yaml
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: portkey-gateway
+---
+# Source: gateway/templates/secret.yaml
+apiVersion: v1
+kind: Secret
+metadata:
+  name: portkey-gateway
+  namespace: portkeyai
+data:
+  PORTKEY_CLIENT_AUTH: c2VrcmV0LWF1dGg=
+stringData:
+  PLAIN: plain-secret
+---
+# Source: gateway/templates/ns.yaml
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: extra
+---
+# Source: gateway/templates/tests/test.yaml
+apiVersion: v1
+kind: Pod
+metadata:
+  name: portkey-gateway-test
+  annotations:
+    helm.sh/hook: test
+---
+# Source: gateway/templates/deployment.yaml
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: portkey-gateway
+spec:
+  replicas: 1
+"""
+
+
+def test_objects_from_manifest():
+    assert objects_from_manifest(MANIFEST, "portkeyai") == [
+        dict(api_version="v1", kind="ServiceAccount", name="portkey-gateway", namespace="portkeyai"),
+        dict(api_version="v1", kind="Secret", name="portkey-gateway", namespace="portkeyai"),
+        dict(api_version="v1", kind="Namespace", name="extra", namespace=None),
+        dict(api_version="apps/v1", kind="Deployment", name="portkey-gateway", namespace="portkeyai"),
+    ]
+    assert objects_from_manifest("", "ns") == [] and objects_from_manifest(None, "ns") == []
+
+
+def _current(status="deployed", version="1.0.8", config=None, manifest=MANIFEST):
+    return dict(name="portkey-gateway", namespace="portkeyai", version=2,
+                info=dict(status=status, last_deployed="t"),
+                chart=dict(metadata=dict(name="gateway", version=version, appVersion="1.11.4")),
+                config={"replicaCount": 1} if config is None else config, manifest=manifest)
+
+
+def _desired(values=None, manifest=MANIFEST, version="1.0.8"):
+    return dict(chart_name="gateway", chart_version=version, values={"replicaCount": 1} if values is None else values,
+                manifest=manifest)
+
+
+REORDERED = "\n---\n".join(reversed(MANIFEST.split("\n---\n")))
+
+
+@pytest.mark.parametrize("current, desired, reasons", [
+    (_current(), _desired(), []),
+    (_current(), _desired(manifest=REORDERED), []),                         # order and # Source comments ignored
+    (_current(config={"replicaCount": 1.0}), _desired(), []),                # helm stores numbers as floats
+    (_current(), _desired(manifest=MANIFEST.replace("helm.sh/hook: test", "helm.sh/hook: test\n    x: y")), []),
+    (_current(), _desired(values={"replicaCount": 2}), ["values differ"]),
+    (_current(), _desired(manifest=MANIFEST.replace("replicas: 1", "replicas: 3")), ["rendered manifest differs"]),
+    (_current(), _desired(version="1.0.9"), ["chart gateway-1.0.9 differs from the deployed gateway-1.0.8"]),
+    (_current(status="failed"), _desired(), ["release status is failed, not deployed"]),
+    (None, _desired(), ["release is not installed"]),
+])
+def test_compare(current, desired, reasons):
+    assert compare(current, desired) == reasons
+
+
+def test_template_change_at_same_version_is_seen(tmp_path):
+    """Real helm template of two charts with the same version but another template: compare says changed."""
+    chart = tmp_path / "chart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: gateway\nversion: 1.0.8\n")
+    (chart / "templates" / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  a: b\n")
+    helm = Helm(os.path.join(BIN, "helm"))
+    before = helm.template("rel", "ns", str(chart))
+    (chart / "templates" / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  a: c\n")
+    after = helm.template("rel", "ns", str(chart))
+    current = _current(manifest=before, config={})
+    assert compare(current, _desired(values={}, manifest=before)) == []
+    assert compare(current, _desired(values={}, manifest=after)) == ["rendered manifest differs"]
+
+
+@pytest.mark.parametrize("history, before, expected", [
+    ([dict(revision=1, status="superseded"), dict(revision=2, status="deployed"),
+      dict(revision=3, status="pending-upgrade")], 3, 2),
+    ([dict(revision=1, status="superseded"), dict(revision=2, status="failed"),
+      dict(revision=3, status="pending-rollback")], 3, 1),
+    ([dict(revision=1, status="pending-install")], 1, None),
+    ([], 1, None),
+])
+def test_last_deployed_revision(history, before, expected):
+    assert last_deployed_revision(history, before=before) == expected
+
+
+def test_pending_message_names_the_option():
+    msg = pending_message(_current(status="pending-upgrade"), "portkey-gateway", "portkeyai")
+    assert "recover_pending: rollback" in msg and "pending-upgrade" in msg and "revision 2" in msg
+
+
+def test_redact_docs():
+    docs = redact_docs(release_docs(MANIFEST), {"sekret-auth"})
+    secret = [d for d in docs if d["kind"] == "Secret"][0]
+    assert secret["data"] == {"PORTKEY_CLIENT_AUTH": redaction_marker("sekret-auth")}
+    assert secret["stringData"] == {"PLAIN": redaction_marker("plain-secret")}
+    assert "sekret" not in repr(docs) and "plain-secret" not in repr(docs)
+
+
+def test_redact_values_by_path_and_value():
+    values = {"environment": {"data": {"PORTKEY_CLIENT_AUTH": "old-secret", "LOG": "x new-secret y"}},
+              "imageCredentials": [{"password": "pw-old"}]}
+    out = redact_values(values, {"new-secret"}, ["environment.data.PORTKEY_CLIENT_AUTH",
+                                                 "imageCredentials[0].password"])
+    assert out["environment"]["data"]["PORTKEY_CLIENT_AUTH"] == redaction_marker("old-secret")
+    assert out["environment"]["data"]["LOG"] == "x %s y" % redaction_marker("new-secret")
+    assert out["imageCredentials"][0]["password"] == redaction_marker("pw-old")
+    assert values["imageCredentials"][0]["password"] == "pw-old"  # input untouched
+
+
+def test_merge_values_like_helm():
+    base = {"a": {"b": 1, "c": [1, 2]}, "d": 1}
+    assert merge_values(base, {"a": {"c": [3]}, "e": None}) == {"a": {"b": 1, "c": [3]}, "d": 1, "e": None}
+
+
+def test_release_info():
+    assert release_info(_current()) == dict(name="portkey-gateway", namespace="portkeyai", revision=2,
+                                            status="deployed", chart="gateway", chart_version="1.0.8",
+                                            app_version="1.11.4", updated="t")
+    assert release_info(None, "r", "n")["status"] is None
