@@ -31,7 +31,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tarfile
 import tempfile
 
@@ -178,26 +177,28 @@ def write_selected(folder, data):
 class Git(object):
     """git CLI runner (argv lists, LC_ALL=C, no prompts). ``calls`` lists every argv run."""
 
-    def __init__(self, binary="git"):
+    def __init__(self, run_command, binary="git"):
+        """``run_command`` is AnsibleModule.run_command (or a callable with its signature and return value)."""
+        self.run_command = run_command
         self.binary = binary
         self.calls = []
 
     def run(self, args, cwd=None, check=True, binary_out=False):
         argv = [self.binary] + list(args)
         self.calls.append(argv)
-        env = dict(os.environ, LC_ALL="C", LANG="C", GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="true",
+        env = dict(LC_ALL="C", LANG="C", LC_MESSAGES="C", GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="true",
                    GIT_CONFIG_NOSYSTEM="1")
         try:
-            proc = subprocess.run(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, env=env, check=False)
+            rc, out, err = self.run_command(argv, check_rc=False, environ_update=env, cwd=cwd,
+                                            encoding=None if binary_out else "utf-8")
         except OSError as exc:
             raise PortkeyError("could not run git (%s): %s; install git or use portkey_chart_source: repo/path"
                                % (self.binary, exc))
-        out = proc.stdout if binary_out else proc.stdout.decode("utf-8", "replace")
-        err = proc.stderr.decode("utf-8", "replace")
-        if check and proc.returncode != 0:
-            raise PortkeyError("git %s failed (rc=%d): %s" % (args[0] if args else "", proc.returncode, err.strip()))
-        return proc.returncode, out, err
+        if isinstance(err, bytes):
+            err = err.decode("utf-8", "replace")
+        if check and rc != 0:
+            raise PortkeyError("git %s failed (rc=%d): %s" % (args[0] if args else "", rc, err.strip()))
+        return rc, out, err
 
     def network_calls(self):
         """The calls that may touch the network (clone, fetch, ls-remote)."""
@@ -278,9 +279,8 @@ def _extract_tree(git, repo, commit, git_path, dest):
         raise
 
 
-def git_source(url, ref, git_path, cache_dir, check_mode=False, git=None):
+def git_source(url, ref, git_path, cache_dir, git, check_mode=False):
     """The chart at ``url``@``ref``:``git_path``. Returns the chart dict plus commit, ref_kind, changed, warnings."""
-    git = git or Git()
     if not ref:
         raise PortkeyError("portkey_chart_git_ref (git_ref) is required for source git: pin a tag or commit "
                            "of %s" % url)

@@ -156,8 +156,8 @@ class KubeReader(object):
                 self.api = kubernetes.client.ApiClient(cfg)
         except (kconfig.ConfigException, OSError) as exc:
             raise PortkeyError("cannot load the kubeconfig (%s, context %s): %s; set kubeconfig / context "
-                               "(portkey_kubeconfig / portkey_kube_context)" % (kubeconfig or "default",
-                                                                             context or "current", exc))
+                               "(portkey_kubeconfig / portkey_kube_context)"
+                               % (kubeconfig or "default", context or "current", exc))
 
     def get(self, path, query=None):
         """GET a JSON object; None on 404."""

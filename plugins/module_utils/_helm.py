@@ -17,7 +17,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError
@@ -206,20 +205,12 @@ def resolve_binary(binary):
     return found
 
 
-def base_env(extra=None):
-    env = dict(os.environ)
-    env["LC_ALL"] = "C"
-    env["LANG"] = "C"
-    env.pop("HELM_DEBUG", None)  # debug output would mix into the JSON on stdout
-    if extra:
-        env.update(extra)
-    return env
-
-
 class Helm(object):
     """Runs helm for one binary / kubeconfig / context. ``calls`` lists every argv run."""
 
-    def __init__(self, binary="helm", kubeconfig=None, context=None, env=None):
+    def __init__(self, run_command, binary="helm", kubeconfig=None, context=None, env=None):
+        """``run_command`` is AnsibleModule.run_command (or a callable with its signature and return value)."""
+        self.run_command = run_command
         self.binary = resolve_binary(binary or "helm")
         self.kubeconfig = kubeconfig
         self.context = context
@@ -231,18 +222,14 @@ class Helm(object):
         self.calls.append(list(argv))
         merged = dict(self.env)
         merged.update(env or {})
-        try:
-            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, env=base_env(merged), check=False)
-        except OSError as exc:
-            raise HelmError("could not run %s: %s" % (argv[0], exc), argv=argv)
-        out = proc.stdout.decode("utf-8", "replace")
-        err = proc.stderr.decode("utf-8", "replace")
-        if check and proc.returncode != 0:
+        update = dict(LC_ALL="C", LANG="C", LC_MESSAGES="C", **merged)
+        rc, out, err = self.run_command(argv, check_rc=False, environ_update=update)
+        if check and rc != 0:
             verb = argv[1] if len(argv) > 1 else ""
-            raise HelmError("helm %s failed (rc=%d): %s" % (verb, proc.returncode, err.strip() or out.strip()),
-                            argv=argv, rc=proc.returncode, stdout=out, stderr=err)
-        return proc.returncode, out, err
+            detail = (err or "").strip() or (out or "").strip()
+            raise HelmError("helm %s failed (rc=%d): %s" % (verb, rc, detail),
+                            argv=argv, rc=rc, stdout=out, stderr=err)
+        return rc, out, err
 
     def version(self):
         key = os.path.realpath(self.binary)

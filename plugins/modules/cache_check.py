@@ -17,9 +17,9 @@ description:
   - When the gateway is configured for an external Redis (C(CACHE_STORE) other than V(redis) and a
     C(REDIS_URL)), connects from the controller, with TLS when C(REDIS_TLS_ENABLED) is V("true"),
     authenticates when the server asks for it, and sends C(PING).
-  - Diagnoses a TLS mismatch. A server that resets or closes a plain connection but completes a TLS handshake
-    fails the check with "the server speaks TLS: set REDIS_TLS_ENABLED to "true" ...". A server that answers
-    plain RESP while TLS was asked for fails with the opposite advice.
+  - "Diagnoses a TLS mismatch. A server that resets or closes a plain connection but completes a TLS handshake
+    fails the check with the message C(the server speaks TLS: set REDIS_TLS_ENABLED to \"true\" ...). A server that
+    answers plain RESP while TLS was asked for fails with the opposite advice."
   - The password is sent only after the server has answered PING in the expected protocol. The password and
     the URL are never printed.
   - Read-only; never reports changed. Uses only the Python standard library.
@@ -58,13 +58,14 @@ options:
     description: Seconds for connecting and for each reply.
     type: float
     default: 5
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
+    details: Read-only; runs the same check in check mode.
   diff_mode:
     support: none
-  platform:
-    platforms: posix
 notes:
   - The check runs where the task runs (usually the controller), so it proves the URL, TLS setting and password,
     and reachability from there; reachability from the pods also depends on security groups and network policy.

@@ -172,12 +172,12 @@ def get_chart(module):
     p = module.params
     cache_dir = p["cache_dir"] or default_cache_dir()
     if p["source"] == "git":
-        chart = git_source(p["git_url"], p["git_ref"], p["git_path"], cache_dir, module.check_mode,
-                           git=Git(p["git_binary"]))
+        git = Git(module.run_command, module.get_bin_path(p["git_binary"], required=True))
+        chart = git_source(p["git_url"], p["git_ref"], p["git_path"], cache_dir, git, module.check_mode)
     elif p["source"] == "repo":
         from ansible_collections.portkey_ai.gateway.plugins.module_utils._helm import Helm
         chart = repo_source(p["repo_url"], p["chart_name"], p["chart_version"], cache_dir,
-                            Helm(p["helm_binary"]), module.check_mode)
+                            Helm(module.run_command, p["helm_binary"]), module.check_mode)
     else:
         chart = path_source(p["path"])
         cache_dir = None

@@ -162,7 +162,7 @@ def gateway_health(module):
     from ansible_collections.portkey_ai.gateway.plugins.module_utils._helm import Helm
 
     p = module.params
-    helm = Helm(p["helm_binary"], kubeconfig=p["kubeconfig"], context=p["context"])
+    helm = Helm(module.run_command, p["helm_binary"], kubeconfig=p["kubeconfig"], context=p["context"])
     kube = KubeReader(p["kubeconfig"], p["context"])
     result = check_health(helm, kube, p["release_name"], p["namespace"], health_path=p["health_path"],
                           timeout=p["timeout"], wait_healthy=p["wait_healthy"], poll_interval=p["poll_interval"])

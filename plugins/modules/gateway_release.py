@@ -227,13 +227,10 @@ from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import 
 def _leaf_strings(obj):
     """The strings AnsibleModule adds to no_log_values for a no_log dict option."""
     if isinstance(obj, dict):
-        for value in obj.values():
-            for leaf in _leaf_strings(value):
-                yield leaf
-    elif isinstance(obj, (list, tuple, set)):
+        obj = list(obj.values())
+    if isinstance(obj, (list, tuple, set)):
         for value in obj:
-            for leaf in _leaf_strings(value):
-                yield leaf
+            yield from _leaf_strings(value)
     elif isinstance(obj, bool) or obj is None:
         return
     else:
@@ -255,7 +252,7 @@ def manage_release(module):
             if spec.setdefault(key, p[key]) != p[key]:
                 raise PortkeyError("values_spec.%s (%s) differs from %s (%s): the release and its values must use "
                                    "the same %s" % (key, spec[key], key, p[key], key))
-    helm = Helm(p["helm_binary"], kubeconfig=p["kubeconfig"], context=p["context"])
+    helm = Helm(module.run_command, p["helm_binary"], kubeconfig=p["kubeconfig"], context=p["context"])
     req = ReleaseRequest(
         name=p["release_name"], namespace=p["namespace"], chart_path=p["chart_path"], values_spec=spec,
         values_files=p["values_files"], state=p["state"], revision=p["revision"], atomic=p["atomic"],

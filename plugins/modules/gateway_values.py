@@ -31,7 +31,7 @@ description:
   - The builder is shared with P(portkey_ai.gateway.gateway_release#module) (its C(values_spec) takes the same inputs).
   - Warnings are emitted as Ansible warnings (the standard C(warnings) key of the result).
 author:
-  - portkey_ai.gateway maintainers
+  - portkey_ai.gateway maintainers (@portkey-ai)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:

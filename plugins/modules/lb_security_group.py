@@ -101,16 +101,17 @@ options:
     description: Kubeconfig context. Defaults to env E(K8S_AUTH_CONTEXT), then the current context.
     type: str
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
 attributes:
   check_mode:
     support: full
+    details: Computes the same plan and reports it without changing anything.
   diff_mode:
     support: full
-  platform:
-    platforms: posix
+    details: Before/after lists of inbound rules per security group.
 requirements:
   - kubernetes (Python client) when O(service_name) is used
 notes:

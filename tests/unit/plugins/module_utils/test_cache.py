@@ -160,3 +160,8 @@ def test_connection_refused():
     port = _free_port()
     with pytest.raises(_cache.CacheError, match="cannot connect"):
         _cache.check_cache("aws-elastic-cache", "redis://127.0.0.1:%d" % port, timeout=1)
+
+
+def test_no_store_and_no_url_is_skipped():
+    out = _cache.check_cache(None, None)
+    assert out["checked"] is False and "no REDIS_URL" in out["reason"]

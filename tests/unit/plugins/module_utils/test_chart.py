@@ -8,6 +8,7 @@ __metaclass__ = type
 import os
 import stat
 import subprocess
+import sys
 
 import pytest
 
@@ -15,6 +16,9 @@ from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import 
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._chart import (
     Git, default_cache_dir, generation_for, git_source, load_chart, path_source, validate_chart_meta,
 )
+
+sys.path.insert(0, os.path.dirname(__file__))
+from test_helm import run_command  # noqa: E402
 
 CHART_YAML = "apiVersion: v2\nname: gateway\nversion: %s\nappVersion: \"1.11.4\"\n"
 
@@ -104,76 +108,78 @@ def test_default_cache_dir(monkeypatch):
 
 def test_git_tag_then_fast_path(tmp_path, upstream):
     cache = str(tmp_path / "cache")
-    g = Git()
-    first = git_source(upstream["url"], "v1.0.7", "helm/enterprise", cache, git=g)
+    g = Git(run_command)
+    first = git_source(upstream["url"], "v1.0.7", "helm/enterprise", cache, g)
     assert first["changed"] is True and first["commit"] == upstream["shas"]["v1.0.7"]
     assert first["chart_version"] == "1.0.7" and first["generation"] == "1.0" and first["ref_kind"] == "tag"
     assert first["warnings"] == [] and os.path.isfile(os.path.join(first["path"], "Chart.yaml"))
     assert stat.S_IMODE(os.stat(cache).st_mode) == 0o700
     # second run: same tag, no clone / fetch at all, not changed
-    g2 = Git()
-    second = git_source(upstream["url"], "v1.0.7", "helm/enterprise", cache, git=g2)
+    g2 = Git(run_command)
+    second = git_source(upstream["url"], "v1.0.7", "helm/enterprise", cache, g2)
     assert second["changed"] is False and second["path"] == first["path"]
     assert g2.network_calls() == []
     # annotated tag -> the commit, changed
-    third = git_source(upstream["url"], "v1.0.8", "helm/enterprise", cache, git=Git())
+    third = git_source(upstream["url"], "v1.0.8", "helm/enterprise", cache, Git(run_command))
     assert third["changed"] is True and third["commit"] == upstream["shas"]["v1.0.8"]
     assert third["chart_version"] == "1.0.8"
 
 
 def test_git_new_upstream_tag_is_fetched(tmp_path, upstream):
     cache = str(tmp_path / "cache")
-    git_source(upstream["url"], "v1.0.7", "helm/enterprise", cache)
+    git_source(upstream["url"], "v1.0.7", "helm/enterprise", cache, Git(run_command))
     sha = commit_chart(upstream["path"], "1.0.9", "four")
     git(upstream["path"], "tag", "v1.0.9")
-    g = Git()
-    chart = git_source(upstream["url"], "v1.0.9", "helm/enterprise", cache, git=g)
+    g = Git(run_command)
+    chart = git_source(upstream["url"], "v1.0.9", "helm/enterprise", cache, g)
     assert chart["commit"] == sha and chart["chart_version"] == "1.0.9" and chart["changed"]
     assert [c[1] for c in g.network_calls()] == ["fetch"]
 
 
 def test_git_branch_warns_and_fetches_every_run(tmp_path, upstream):
     cache = str(tmp_path / "cache")
-    first = git_source(upstream["url"], "main", "helm/enterprise", cache)
+    first = git_source(upstream["url"], "main", "helm/enterprise", cache, Git(run_command))
     assert first["ref_kind"] == "branch" and first["commit"] == upstream["shas"]["main"]
     assert len(first["warnings"]) == 1 and "branch" in first["warnings"][0]
     assert "portkey_chart_git_ref" in first["warnings"][0]
-    g = Git()
-    again = git_source(upstream["url"], "main", "helm/enterprise", cache, git=g)
+    g = Git(run_command)
+    again = git_source(upstream["url"], "main", "helm/enterprise", cache, g)
     assert again["changed"] is False and len(g.network_calls()) == 1
     moved = commit_chart(upstream["path"], "1.0.8", "five")
-    third = git_source(upstream["url"], "main", "helm/enterprise", cache)
+    third = git_source(upstream["url"], "main", "helm/enterprise", cache, Git(run_command))
     assert third["changed"] is True and third["commit"] == moved
 
 
 def test_git_sha_is_pinned(tmp_path, upstream):
     cache = str(tmp_path / "cache")
     sha = upstream["shas"]["v1.0.8"]
-    chart = git_source(upstream["url"], sha, "helm/enterprise", cache)
+    chart = git_source(upstream["url"], sha, "helm/enterprise", cache, Git(run_command))
     assert chart["ref_kind"] == "commit" and chart["commit"] == sha and chart["warnings"] == []
-    g = Git()
-    short = git_source(upstream["url"], sha[:10], "helm/enterprise", cache, git=g)
+    g = Git(run_command)
+    short = git_source(upstream["url"], sha[:10], "helm/enterprise", cache, g)
     assert short["commit"] == sha and short["changed"] is False and g.network_calls() == []
 
 
 def test_git_unknown_ref(tmp_path, upstream):
     with pytest.raises(PortkeyError) as exc:
-        git_source(upstream["url"], "v9.9.9", "helm/enterprise", str(tmp_path / "cache"))
+        git_source(upstream["url"], "v9.9.9", "helm/enterprise", str(tmp_path / "cache"), Git(run_command))
     assert "portkey_chart_git_ref" in str(exc.value) and "v9.9.9" in str(exc.value)
     with pytest.raises(PortkeyError, match="portkey_chart_git_ref"):
-        git_source(upstream["url"], "deadbeefdeadbeef", "helm/enterprise", str(tmp_path / "cache"))
+        git_source(upstream["url"], "deadbeefdeadbeef", "helm/enterprise", str(tmp_path / "cache"), Git(run_command))
 
 
 def test_git_wrong_path_and_url(tmp_path, upstream):
     with pytest.raises(PortkeyError, match="portkey_chart_git_path"):
-        git_source(upstream["url"], "v1.0.7", "charts/portkey-gateway", str(tmp_path / "cache"))
+        git_source(upstream["url"], "v1.0.7", "charts/portkey-gateway", str(tmp_path / "cache"), Git(run_command))
     with pytest.raises(PortkeyError, match="portkey_chart_git_url"):
-        git_source("file://" + str(tmp_path / "nope"), "v1.0.7", "helm/enterprise", str(tmp_path / "cache"))
+        git_source("file://" + str(tmp_path / "nope"), "v1.0.7", "helm/enterprise", str(tmp_path / "cache"),
+                   Git(run_command))
 
 
 def test_git_check_mode_does_not_select(tmp_path, upstream):
     cache = str(tmp_path / "cache")
     sequence = []
     for check in (True, False, True, False):
-        sequence.append(git_source(upstream["url"], "v1.0.7", "helm/enterprise", cache, check_mode=check)["changed"])
+        chart = git_source(upstream["url"], "v1.0.7", "helm/enterprise", cache, Git(run_command), check_mode=check)
+        sequence.append(chart["changed"])
     assert sequence == [True, True, False, False]

@@ -6,6 +6,7 @@ from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
 import os
+import subprocess
 import sys
 
 import pytest
@@ -19,6 +20,15 @@ from ansible_collections.portkey_ai.gateway.plugins.module_utils._helm import (
 
 BIN = os.path.dirname(sys.executable)
 KC = ["--kubeconfig", "/k", "--kube-context", "lab"]
+
+
+def run_command(args, check_rc=False, environ_update=None, cwd=None, encoding="utf-8"):
+    """A stand-in for AnsibleModule.run_command (same signature subset and return value)."""
+    env = dict(os.environ, **(environ_update or {}))
+    proc = subprocess.run(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+    if encoding is None:
+        return proc.returncode, proc.stdout, proc.stderr
+    return proc.returncode, proc.stdout.decode(encoding, "replace"), proc.stderr.decode(encoding, "replace")
 
 
 @pytest.mark.parametrize("major, kwargs, expected", [
@@ -109,11 +119,11 @@ def test_parse_release_text():
 @pytest.mark.parametrize("binary, major", [("helm", 3), ("helm4", 4)])
 def test_version_detection_is_cached_per_binary(binary, major):
     _helm._VERSION_CACHE.clear()
-    helm = Helm(os.path.join(BIN, binary))
+    helm = Helm(run_command, os.path.join(BIN, binary))
     assert helm.major == major
     assert helm.major == major
     assert [c[1] for c in helm.calls] == ["version"]
-    other = Helm(os.path.join(BIN, binary))
+    other = Helm(run_command, os.path.join(BIN, binary))
     assert other.major == major and other.calls == []
 
 
@@ -126,8 +136,14 @@ def test_resolve_binary(tmp_path):
 
 
 def test_runner_forces_c_locale_and_reports_helm_errors(tmp_path):
-    helm = Helm(os.path.join(BIN, "helm"))
+    seen = []
+
+    def recording(args, **kwargs):
+        seen.append(kwargs)
+        return run_command(args, **kwargs)
+
+    helm = Helm(recording, os.path.join(BIN, "helm"))
     with pytest.raises(_helm.HelmError) as exc:
         helm.template("rel", "ns", str(tmp_path / "missing-chart"))
     assert exc.value.rc != 0 and "missing-chart" in exc.value.stderr
-    assert _helm.base_env()["LC_ALL"] == "C"
+    assert seen[0]["environ_update"]["LC_ALL"] == "C" and seen[0]["check_rc"] is False

@@ -12,6 +12,9 @@ import pytest
 
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import redaction_marker
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._helm import Helm
+
+sys.path.insert(0, os.path.dirname(__file__))
+from test_helm import run_command  # noqa: E402
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._release import (
     compare, last_deployed_revision, merge_values, objects_from_manifest, pending_message, redact_docs,
     redact_values, release_docs, release_info,
@@ -108,7 +111,7 @@ def test_template_change_at_same_version_is_seen(tmp_path):
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: gateway\nversion: 1.0.8\n")
     (chart / "templates" / "cm.yaml").write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  a: b\n")
-    helm = Helm(os.path.join(BIN, "helm"))
+    helm = Helm(run_command, os.path.join(BIN, "helm"))
     before = helm.template("rel", "ns", str(chart))
     (chart / "templates" / "cm.yaml").write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  a: c\n")
