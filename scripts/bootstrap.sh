@@ -64,9 +64,18 @@ if [ ! -f lab/gateway/node_modules/@portkey-ai/gateway/build/start-server.js ]; 
   (cd lab/gateway && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-# 5. ansible-test offline: a cached pip wheel and a stand-in for the get-pip script it would download
+# 5. the oldest ansible-core of the supported range, for `ansible-test sanity` on both ends of it
+if [ "$(cat .tools/core-oldest/.stamp 2>/dev/null)" != "$(sha256sum < requirements/oldest-core.txt)" ]; then
+  say "installing the oldest supported ansible-core (requirements/oldest-core.txt) in .tools/core-oldest"
+  rm -rf .tools/core-oldest
+  .venv/bin/python -m venv .tools/core-oldest
+  .tools/core-oldest/bin/python -m pip install -q --disable-pip-version-check -r requirements/oldest-core.txt
+  sha256sum < requirements/oldest-core.txt > .tools/core-oldest/.stamp
+fi
+
+# 6. ansible-test offline: a cached pip wheel and a stand-in for the get-pip script it would download
 cache=$HOME/.ansible/test/cache
-for pipver in $(.venv/bin/python scripts/ansible_test_pip_versions.py); do
+for pipver in $(.venv/bin/python scripts/ansible_test_pip_versions.py; .tools/core-oldest/bin/python scripts/ansible_test_pip_versions.py); do
   script=$cache/get_pip_${pipver//./_}.py
   [ -f "$script" ] && ls "$cache"/pip-"$pipver"-*.whl >/dev/null 2>&1 && continue
   say "caching pip $pipver for ansible-test"

@@ -143,10 +143,16 @@ def collection_copy() -> Path:
     return dest
 
 
+OLDEST_CORE_BIN = ROOT / '.tools' / 'core-oldest' / 'bin'
+
+
 def stage_sanity(env: dict[str, str]) -> Result:
+    """ansible-test sanity on the newest (the venv's) and the oldest ansible-core of the supported range."""
     dest = collection_copy()
     py = f'{sys.version_info.major}.{sys.version_info.minor}'
-    return tool_stage('sanity', [[str(VENV_BIN / 'ansible-test'), 'sanity', '--venv', '--python', py]], env, cwd=dest)
+    cmds = [[str(bin_dir / 'ansible-test'), 'sanity', '--venv', '--python', py]
+            for bin_dir in (VENV_BIN, OLDEST_CORE_BIN)]
+    return tool_stage('sanity', cmds, env, cwd=dest)
 
 
 def stage_unit(env: dict[str, str]) -> Result:
