@@ -140,6 +140,11 @@ def collection_copy() -> Path:
         shutil.copy2(src, target)
     subprocess.run(['git', 'init', '-q'], cwd=dest, check=True)
     subprocess.run(['git', 'add', '-A'], cwd=dest, check=True)
+    # The collections ours imports from (amazon.aws, kubernetes.core), next to it as ansible-test expects.
+    import ansible_collections  # the ones bundled in the `ansible` package of the venv
+    bundled = Path(next(iter(ansible_collections.__path__)))
+    for namespace in ('amazon', 'kubernetes'):
+        (dest_root / 'ansible_collections' / namespace).symlink_to(bundled / namespace)
     return dest
 
 

@@ -364,6 +364,12 @@ def repo_source(repo_url, chart_name, chart_version, cache_dir, helm, check_mode
 
 
 def path_source(path):
-    chart = load_chart(path)
+    if not path:
+        raise PortkeyError("portkey_chart_local_path (path) is required for source path: set it to the chart "
+                           "directory (the folder holding Chart.yaml)")
+    try:
+        chart = load_chart(path)
+    except PortkeyError as exc:
+        raise PortkeyError("portkey_chart_local_path (path): %s" % exc.msg, errors=exc.errors, **exc.details)
     chart.update(commit=None, changed=False, warnings=[], source="path")
     return chart

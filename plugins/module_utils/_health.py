@@ -16,7 +16,6 @@ from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
 import json
-import os
 import time
 
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError
@@ -140,24 +139,17 @@ def problems_of(result):
 class KubeReader(object):
     """The few GETs gateway_info needs, through the plain kubernetes client (kubeconfig / context)."""
 
-    def __init__(self, kubeconfig=None, context=None):
+    def __init__(self, kubeconfig=None, context=None, auth=None):
+        """``auth`` (a _k8s_auth.K8sAuth: kubeconfig / context / host / api_key / ...) wins over the two
+        positional arguments, kept for callers that only have a kubeconfig."""
+        from ansible_collections.portkey_ai.gateway.plugins.module_utils._k8s_auth import K8sAuth
         try:
             import kubernetes
-            from kubernetes import config as kconfig
         except ImportError:
             raise PortkeyError("the kubernetes Python library is required (pip install 'kubernetes<37')")
         self._k = kubernetes
-        try:
-            if kubeconfig or context or not os.environ.get("KUBERNETES_SERVICE_HOST"):
-                self.api = kconfig.new_client_from_config(config_file=kubeconfig, context=context)
-            else:
-                cfg = kubernetes.client.Configuration()
-                kconfig.load_incluster_config(client_configuration=cfg)
-                self.api = kubernetes.client.ApiClient(cfg)
-        except (kconfig.ConfigException, OSError) as exc:
-            raise PortkeyError("cannot load the kubeconfig (%s, context %s): %s; set kubeconfig / context "
-                               "(portkey_kubeconfig / portkey_kube_context)"
-                               % (kubeconfig or "default", context or "current", exc))
+        auth = auth or K8sAuth(kubeconfig=kubeconfig, context=context)
+        self.api = auth.api_client()
 
     def get(self, path, query=None):
         """GET a JSON object; None on 404."""

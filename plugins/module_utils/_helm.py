@@ -208,17 +208,24 @@ def resolve_binary(binary):
 class Helm(object):
     """Runs helm for one binary / kubeconfig / context. ``calls`` lists every argv run."""
 
-    def __init__(self, run_command, binary="helm", kubeconfig=None, context=None, env=None):
-        """``run_command`` is AnsibleModule.run_command (or a callable with its signature and return value)."""
+    def __init__(self, run_command, binary="helm", kubeconfig=None, context=None, env=None, global_args=None):
+        """``run_command`` is AnsibleModule.run_command (or a callable with its signature and return value).
+
+        ``global_args`` (connection flags such as --kube-apiserver, never a secret) are added to every command
+        that talks to the cluster (all but version and pull); ``env`` is merged into helm's environment (a token
+        travels as HELM_KUBETOKEN there, never in argv)."""
         self.run_command = run_command
         self.binary = resolve_binary(binary or "helm")
         self.kubeconfig = kubeconfig
         self.context = context
         self.env = env or {}
+        self.global_args = list(global_args or [])
         self.calls = []
 
     # -- plumbing ---------------------------------------------------------------------------------
     def run(self, argv, check=True, env=None):
+        if self.global_args and len(argv) > 1 and argv[1] not in ("version", "pull"):
+            argv = list(argv) + self.global_args
         self.calls.append(list(argv))
         merged = dict(self.env)
         merged.update(env or {})

@@ -21,10 +21,14 @@ __metaclass__ = type
 import base64
 import binascii
 import copy
+import datetime
 import json
 import os
+import re
 import shutil
+import stat
 import tempfile
+import time
 
 import yaml
 
@@ -254,9 +258,123 @@ def last_deployed_revision(history, before=None):
 def pending_message(rel, name, namespace):
     info = release_info(rel)
     return ("release %s in namespace %s is stuck in %s at revision %s (an earlier helm run was interrupted); "
-            "set recover_pending: rollback to roll it back to the last "
-            "deployed revision (or uninstall a pending install) and continue, or fix it by hand with "
+            "set recover_pending: rollback (inventory: -e portkey_recover_pending=rollback) to roll it back to the "
+            "last deployed revision (or uninstall a pending install) and continue, or fix it by hand with "
             "`helm rollback %s -n %s`" % (name, namespace, info["status"], info["revision"], name, namespace))
+
+
+ANOTHER_OPERATION = "another operation (install/upgrade/rollback) is in progress"
+POLL_SECONDS = 2.0
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
+_HELM_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
+
+
+def parse_duration(text, default=300.0):
+    """Seconds of a Go duration (``5m``, ``90s``, ``1h30m``, a bare number = seconds); ``default`` if unparseable."""
+    text = str(text or "").strip()
+    if re.match(r"^\d+(\.\d+)?$", text):
+        return float(text)
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return default
+    scale = dict(h=3600.0, m=60.0, s=1.0, ms=0.001)
+    return sum(float(n) * scale[u] for n, u in parts)
+
+
+def parse_helm_time(text):
+    """An aware datetime of helm's ``last_deployed`` (RFC 3339 with nanoseconds), or None."""
+    m = _HELM_TIME.match((text or "").strip())
+    if not m:
+        return None
+    base = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S")
+    micro = int(((m.group(2) or "") + "000000")[:6])
+    zone = m.group(3)
+    offset = datetime.timedelta(0) if zone == "Z" else (
+        (1 if zone[0] == "+" else -1) * datetime.timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
+    return base.replace(microsecond=micro, tzinfo=datetime.timezone(offset))
+
+
+def pending_age(rel, now=None):
+    """Seconds since a release revision was written (its last_deployed), or None when unknown."""
+    when = parse_helm_time(((rel or {}).get("info") or {}).get("last_deployed"))
+    if when is None:
+        return None
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    return (now - when).total_seconds()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# audit records (record_dir)
+# ---------------------------------------------------------------------------------------------------------------
+
+RECORD_FIELDS = ("name", "namespace", "revision", "status", "chart", "chart_version", "app_version")
+_RECORD_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def record_document(result, values, secret_values, secret_paths=(), record_name=None, state="present",
+                    now=None, error=None):
+    """The audit record of one run: release fields, checksums and the values with every secret redacted."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    release = result.get("release") or {}
+    doc = dict((key, release.get(key)) for key in RECORD_FIELDS)
+    doc.update(
+        record_name=record_name or release.get("name"),
+        timestamp=now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        state=state,
+        changed=bool(result.get("changed")),
+        failed=error is not None,
+        reasons=list(result.get("reasons") or []),
+        values_checksum=result.get("values_checksum"),
+        env_checksum=result.get("env_checksum"),
+        generation=result.get("generation"),
+        values=redact_values(normalise(values or {}), set(secret_values or ()) | values_secret_values(values),
+                             secret_paths),
+    )
+    if error is not None:
+        doc["error"] = redact(error, secret_values)
+    return doc
+
+
+def record_file_name(record_name, now):
+    """``<record name>-<UTC timestamp>.json``, the name reduced to letters, digits, '.', '_' and '-'."""
+    name = _RECORD_NAME.sub("_", str(record_name)).strip("._") or "release"
+    return "%s-%s.json" % (name, now.strftime("%Y%m%dT%H%M%S.%fZ"))
+
+
+def write_record(record_dir, doc, now):
+    """Write ``doc`` as ``record_dir/<name>-<timestamp>.json`` (0600; the folder is created 0700).
+
+    Returns (path, warnings). An existing folder is not chmod'ed; a group/world-accessible one is warned about.
+    """
+    warnings = []
+    record_dir = os.path.abspath(os.path.expanduser(record_dir))
+    try:
+        if not os.path.isdir(record_dir):
+            os.makedirs(record_dir, 0o700)
+            os.chmod(record_dir, 0o700)
+        elif stat.S_IMODE(os.stat(record_dir).st_mode) & 0o077:
+            warnings.append("record_dir %s is accessible to other users (mode %s); the records hold redacted "
+                            "values only, but chmod 0700 it to keep the audit trail private"
+                            % (record_dir, oct(stat.S_IMODE(os.stat(record_dir).st_mode))))
+        base = record_file_name(doc.get("record_name"), now)
+        for attempt in range(100):
+            path = os.path.join(record_dir, base if not attempt else base[:-5] + "-%d.json" % attempt)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                break
+            except OSError:
+                if not os.path.exists(path):
+                    raise
+        else:
+            raise PortkeyError("record_dir: cannot find a free file name for %s in %s" % (base, record_dir))
+        with os.fdopen(fd, "w") as handle:
+            os.fchmod(handle.fileno(), 0o600)
+            json.dump(doc, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+    except (IOError, OSError) as exc:
+        raise PortkeyError("record_dir: cannot write the audit record in %s: %s; set record_dir "
+                           "(portkey_record_dir) to a writable folder" % (record_dir, exc.strerror or exc))
+    return path, warnings
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -268,7 +386,8 @@ class ReleaseRequest(object):
 
     def __init__(self, name, namespace, chart_path=None, values_spec=None, values_files=None, state="present",
                  revision=None, atomic=True, wait=True, wait_strategy="watcher", timeout="5m", history_max=10,
-                 create_namespace=True, recover_pending="none", skip_crds=False, check_mode=False, diff=False):
+                 create_namespace=True, recover_pending="none", skip_crds=False, check_mode=False, diff=False,
+                 record_dir=None, record_name=None):
         self.name = name
         self.namespace = namespace
         self.chart_path = chart_path
@@ -286,6 +405,8 @@ class ReleaseRequest(object):
         self.skip_crds = skip_crds
         self.check_mode = check_mode
         self.diff = diff
+        self.record_dir = record_dir
+        self.record_name = record_name
 
 
 def _empty_result(req):
@@ -302,6 +423,12 @@ class ReleaseManager(object):
         self.secrets = set()
         self._add_secrets_cb = add_secrets
         self._build_values = build_values
+        # what the audit record shows as values (the deployed / attempted user values) and their secret paths
+        self._record_values = None
+        self._record_paths = []
+        self._clock = time.monotonic
+        self._sleep = time.sleep
+        self._now = None  # utc now for pending_age (tests set it)
 
     def add_secrets(self, values):
         values = set(v for v in values or () if isinstance(v, str) and v)
@@ -313,11 +440,34 @@ class ReleaseManager(object):
         return dict(wait=self.req.wait, wait_strategy=self.req.wait_strategy, timeout=self.req.timeout)
 
     def run(self):
-        if self.req.state == "absent":
-            return self.absent()
-        if self.req.state == "rollback":
-            return self.rollback()
-        return self.present()
+        try:
+            if self.req.state == "absent":
+                result = self.absent()
+            elif self.req.state == "rollback":
+                result = self.rollback()
+            else:
+                result = self.present()
+        except PortkeyError as exc:
+            if self.req.record_dir and not self.req.check_mode:
+                failed = dict(_empty_result(self.req), release=exc.details.get("release") or {})
+                try:
+                    exc.details["record"], _warnings = self._record(failed, error=str(exc))
+                except PortkeyError as record_exc:
+                    exc.details["record_error"] = str(record_exc)
+            raise
+        result["record"] = None
+        if self.req.record_dir and not self.req.check_mode:
+            # an audit log, not a change: it never makes the result changed
+            result["record"], warnings = self._record(result)
+            result["warnings"].extend(warnings)
+        return result
+
+    def _record(self, result, error=None):
+        now = datetime.datetime.now(datetime.timezone.utc)
+        doc = record_document(result, self._record_values, self.secrets, self._record_paths,
+                              record_name=self.req.record_name or self.req.name, state=self.req.state, now=now,
+                              error=error)
+        return write_record(self.req.record_dir, doc, now)
 
     # -- present -----------------------------------------------------------------------------------------------
     def _values(self, chart):
@@ -347,6 +497,28 @@ class ReleaseManager(object):
         with os.fdopen(fd, "w") as handle:
             json.dump(values, handle, sort_keys=True)
         return path
+
+    def _wait_other_operation(self, current, result):
+        """A pending revision younger than ``timeout`` may be another run's operation in progress: poll (bounded
+        by the time that operation may still take) until it is no longer pending. Returns the latest release."""
+        req = self.req
+        limit = parse_duration(req.timeout)
+        age = pending_age(current, self._now)
+        if age is None or age >= limit:
+            return current
+        info = release_info(current)
+        deadline = self._clock() + (limit - max(age, 0)) + POLL_SECONDS
+        latest = current
+        while self._clock() < deadline:
+            self._sleep(min(POLL_SECONDS, max(0.0, deadline - self._clock())))
+            latest = self.helm.release(req.name, req.namespace)
+            if not latest or (latest.get("info") or {}).get("status") not in PENDING_STATES:
+                break
+        result["warnings"].append("another operation on release %s was in progress (revision %s %s): waited for "
+                                  "it to finish" % (req.name, info["revision"], info["status"]))
+        if latest:
+            self.add_secrets(values_secret_values(latest.get("config")))
+        return latest
 
     def _recover_pending(self, current, result):
         req = self.req
@@ -379,6 +551,7 @@ class ReleaseManager(object):
                                "portkey_ai.gateway.chart_source)")
         chart = load_chart(req.chart_path)
         vr, desired_values, secret_paths = self._values(chart)
+        self._record_values, self._record_paths = desired_values, secret_paths
         result = _empty_result(req)
         if vr is not None:
             result.update(values_checksum=getattr(vr, "checksum", None),
@@ -390,6 +563,8 @@ class ReleaseManager(object):
             # secrets of the deployed revision (maybe rotated since) never show in the output either
             self.add_secrets(values_secret_values(current.get("config")))
             if (current.get("info") or {}).get("status") in PENDING_STATES:
+                current = self._wait_other_operation(current, result)
+            if current and (current.get("info") or {}).get("status") in PENDING_STATES:
                 current = self._recover_pending(current, result)
         tmpdir = tempfile.mkdtemp(prefix="portkey-release-")
         try:
@@ -447,6 +622,9 @@ class ReleaseManager(object):
             state = "release %s is not installed in namespace %s" % (req.name, req.namespace)
         msg = "helm %s of release %s in namespace %s failed: %s; %s" % (
             verb, req.name, req.namespace, helm_msg, state)
+        if ANOTHER_OPERATION in helm_msg or ("already exists" in helm_msg and "sh.helm.release" in helm_msg):
+            msg += ("; another operation on this release is in progress (a concurrent run): this run changed "
+                    "nothing, rerun when it has finished")
         return PortkeyError(redact(msg, self.secrets), release=info,
                             objects=objects_from_manifest(after.get("manifest"), req.namespace) if after else [])
 
@@ -510,6 +688,7 @@ class ReleaseManager(object):
                                % (target_rev, req.name, req.history_max, req.name, req.namespace),
                                release=release_info(current))
         self.add_secrets(values_secret_values(target.get("config")))
+        self._record_values = target.get("config") or {}
         meta = (target.get("chart") or {}).get("metadata") or {}
         desired = dict(chart_name=meta.get("name"), chart_version=meta.get("version"),
                        values=target.get("config") or {}, manifest=target.get("manifest"))

@@ -623,6 +623,40 @@ def _port_rules(build, env):
                     "listen on 8787; remove PORT or set it to \"8787\"")
 
 
+# Monitoring switches the gateway reads as "true"/"false" (portkey_monitoring.environment or portkey_environment).
+MONITORING_BOOLEAN_KEYS = ("OTEL_PUSH_ENABLED", "ENABLE_PROMETHEUS", "PROMETHEUS_PUSH_ENABLED", "ENABLE_LOKI",
+                           "LOKI_PUSH_ENABLED", "PROMETHEUS_INCLUDE_MODEL_LABEL", "PROMETHEUS_INCLUDE_CONFIG_NAME_LABEL",
+                           "PROMETHEUS_INCLUDE_API_KEY_NAME_LABEL")
+BOOLEAN_WORDS = {"true": "true", "yes": "true", "on": "true", "1": "true",
+                 "false": "false", "no": "false", "off": "false", "0": "false"}
+OTLP_PROTOCOLS = ("grpc", "http/protobuf", "http/json")
+HTTP_URL = re.compile(r"^https?://[^\s/?#@]+(@[^\s/?#]+)?(:[0-9]{1,5})?([/?#]\S*)?$", re.I)
+
+
+def _monitoring_rules(build, env):
+    """Prometheus / OpenTelemetry settings: boolean switches, the OTLP endpoint URL and protocol."""
+    for key in MONITORING_BOOLEAN_KEYS:
+        if key in env:
+            word = BOOLEAN_WORDS.get(env[key].strip().lower())
+            if word is None:
+                build.error(build.env_var(key), "expected a boolean (\"true\" or \"false\"), got %r" % env[key])
+            else:
+                env[key] = word
+    endpoint = env.get("OTEL_ENDPOINT")
+    if endpoint is not None and not HTTP_URL.match(endpoint.strip()):
+        # never echo it: an endpoint URL may carry credentials
+        build.error(build.env_var("OTEL_ENDPOINT"), "expected an http:// or https:// URL of the OpenTelemetry "
+                    "collector (e.g. \"http://otel-collector.monitoring:4318\")")
+    if env.get("OTEL_PUSH_ENABLED") == "true" and not (endpoint or "").strip():
+        build.warnings.append("%s is \"true\" but OTEL_ENDPOINT is not set, so the gateway has no collector to "
+                              "push to; set OTEL_ENDPOINT to the collector's URL or OTEL_PUSH_ENABLED: \"false\""
+                              % build.env_var("OTEL_PUSH_ENABLED"))
+    protocol = env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+    if protocol is not None and protocol not in OTLP_PROTOCOLS:
+        build.error(build.env_var("OTEL_EXPORTER_OTLP_PROTOCOL"), "unknown OTLP protocol %r; use one of: %s"
+                    % (protocol, ", ".join(OTLP_PROTOCOLS)))
+
+
 def _unknown_env_warnings(build, env):
     for key in sorted(env):
         if key not in KNOWN_ENV_KEYS and not key.startswith(KNOWN_ENV_PREFIXES):
@@ -639,6 +673,7 @@ def _environment(build):
     _cache_store_rules(build, env)
     _analytics_store_rules(build, env)
     _port_rules(build, env)
+    _monitoring_rules(build, env)
     _unknown_env_warnings(build, env)
     return env
 

@@ -22,7 +22,8 @@ description:
   - A failing health GET is retried every O(poll_interval) seconds within O(timeout). With O(wait_healthy=true) the
     whole state is polled until healthy and the module fails, saying what is not healthy, when O(timeout) runs out.
   - Uses the plain C(kubernetes) Python client with O(kubeconfig) and O(context) (or C(K8S_AUTH_KUBECONFIG),
-    C(KUBECONFIG), C(K8S_AUTH_CONTEXT); in-cluster configuration when none is given inside a pod).
+    C(KUBECONFIG), C(K8S_AUTH_CONTEXT); in-cluster configuration when none is given inside a pod), or with
+    O(host) and O(api_key) (C(K8S_AUTH_HOST), C(K8S_AUTH_API_KEY), as AWX's bearer-token credential injects them).
   - Never changes anything.
 author:
   - portkey_ai.gateway maintainers (@portkey-ai)
@@ -58,12 +59,8 @@ options:
     description: helm binary, a name on PATH or a path.
     type: str
     default: helm
-  kubeconfig:
-    description: Path of the kubeconfig file. Defaults to C(K8S_AUTH_KUBECONFIG), then C(KUBECONFIG).
-    type: path
-  context:
-    description: kubeconfig context. Defaults to C(K8S_AUTH_CONTEXT).
-    type: str
+extends_documentation_fragment:
+  - portkey_ai.gateway.k8s_auth
 attributes:
   check_mode:
     description: Read-only; runs the same in check mode.
@@ -152,9 +149,10 @@ problems:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._k8s_auth import K8sAuth, k8s_auth_spec
 
 
 def gateway_health(module):
@@ -162,10 +160,14 @@ def gateway_health(module):
     from ansible_collections.portkey_ai.gateway.plugins.module_utils._helm import Helm
 
     p = module.params
-    helm = Helm(module.run_command, p["helm_binary"], kubeconfig=p["kubeconfig"], context=p["context"])
-    kube = KubeReader(p["kubeconfig"], p["context"])
-    result = check_health(helm, kube, p["release_name"], p["namespace"], health_path=p["health_path"],
-                          timeout=p["timeout"], wait_healthy=p["wait_healthy"], poll_interval=p["poll_interval"])
+    auth = K8sAuth.from_params(p)
+    kube = KubeReader(auth=auth)
+    with auth.helm_connection() as conn:
+        helm = Helm(module.run_command, p["helm_binary"], kubeconfig=conn["kubeconfig"], context=conn["context"],
+                    env=conn["env"], global_args=conn["global_args"])
+        result = check_health(helm, kube, p["release_name"], p["namespace"], health_path=p["health_path"],
+                              timeout=p["timeout"], wait_healthy=p["wait_healthy"],
+                              poll_interval=p["poll_interval"])
     result["changed"] = False
     return result
 
@@ -179,9 +181,8 @@ def main():
         poll_interval=dict(type="float", default=2),
         wait_healthy=dict(type="bool", default=False),
         helm_binary=dict(type="str", default="helm"),
-        kubeconfig=dict(type="path", fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG", "KUBECONFIG"])),
-        context=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_CONTEXT"])),
     )
+    spec.update(k8s_auth_spec())
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     try:
         module.exit_json(**gateway_health(module))

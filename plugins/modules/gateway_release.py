@@ -107,18 +107,27 @@ options:
     description: Do not install the chart's CRDs (C(--skip-crds)).
     type: bool
     default: false
+  record_dir:
+    description:
+      - When set, every run that is not in check mode writes an audit record
+        C(<record_dir>/<record_name>-<UTC timestamp>.json) (mode 0600; the folder is created with mode 0700)
+        holding the release name, namespace, revision, status, chart, chart version, app version, the values
+        checksum and the values with every secret redacted. A failed run writes a record with C(failed=true) and
+        the (redacted) error.
+      - A record is an audit log, not a change; it never makes the module report C(changed).
+    type: path
+  record_name:
+    description:
+      - First part of the record's file name (for example the inventory host, so that one folder can hold the
+        records of many clusters). Characters other than letters, digits, C(.), C(_) and C(-) become C(_).
+      - Defaults to O(release_name).
+    type: str
   helm_binary:
     description: helm binary, a name on PATH or a path (for example C(helm4)).
     type: str
     default: helm
-  kubeconfig:
-    description:
-      - Path of the kubeconfig file. Defaults to the environment variable C(K8S_AUTH_KUBECONFIG), then
-        C(KUBECONFIG) (as kubernetes.core), then helm's own default.
-    type: path
-  context:
-    description: kubeconfig context. Defaults to the environment variable C(K8S_AUTH_CONTEXT).
-    type: str
+extends_documentation_fragment:
+  - portkey_ai.gateway.k8s_auth
 attributes:
   check_mode:
     description: Can run in check mode and return changed status and the diff without touching the cluster.
@@ -212,6 +221,11 @@ helm_commands:
   returned: always
   type: list
   elements: list
+record:
+  description: Path of the audit record written for this run (null without O(record_dir) and in check mode).
+  returned: always
+  type: str
+  sample: /var/lib/portkey/records/prod-eu-west-1-20250101T120000.123456Z.json
 diff:
   description: Values and manifest before/after, secrets redacted.
   returned: in check mode or with --diff
@@ -219,9 +233,10 @@ diff:
   elements: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._k8s_auth import K8sAuth, k8s_auth_spec
 
 
 def _leaf_strings(obj):
@@ -252,20 +267,24 @@ def manage_release(module):
             if spec.setdefault(key, p[key]) != p[key]:
                 raise PortkeyError("values_spec.%s (%s) differs from %s (%s): the release and its values must use "
                                    "the same %s" % (key, spec[key], key, p[key], key))
-    helm = Helm(module.run_command, p["helm_binary"], kubeconfig=p["kubeconfig"], context=p["context"])
     req = ReleaseRequest(
         name=p["release_name"], namespace=p["namespace"], chart_path=p["chart_path"], values_spec=spec,
         values_files=p["values_files"], state=p["state"], revision=p["revision"], atomic=p["atomic"],
         wait=p["wait"], wait_strategy=p["wait_strategy"], timeout=p["timeout"], history_max=p["history_max"],
         create_namespace=p["create_namespace"], recover_pending=p["recover_pending"], skip_crds=p["skip_crds"],
-        check_mode=module.check_mode, diff=module._diff,
+        check_mode=module.check_mode, diff=module._diff, record_dir=p["record_dir"], record_name=p["record_name"],
     )
-    manager = ReleaseManager(helm, req, add_secrets=module.no_log_values.update)
-    try:
-        result = manager.run()
-    except PortkeyError as exc:
-        exc.details.setdefault("helm_commands", helm.calls)
-        raise
+    # host + api_key (K8S_AUTH_HOST / K8S_AUTH_API_KEY): helm reads them from a private 0600 kubeconfig that
+    # exists only while helm runs; the token is never in argv (helm_commands) nor in the output (no_log).
+    with K8sAuth.from_params(p).helm_connection() as conn:
+        helm = Helm(module.run_command, p["helm_binary"], kubeconfig=conn["kubeconfig"], context=conn["context"],
+                    env=conn["env"], global_args=conn["global_args"])
+        manager = ReleaseManager(helm, req, add_secrets=module.no_log_values.update)
+        try:
+            result = manager.run()
+        except PortkeyError as exc:
+            exc.details.setdefault("helm_commands", helm.calls)
+            raise
     for warning in result.pop("warnings"):
         module.warn(warning)
     result["helm_commands"] = helm.calls
@@ -289,10 +308,11 @@ def main():
         create_namespace=dict(type="bool", default=True),
         recover_pending=dict(type="str", default="none", choices=["none", "rollback"]),
         skip_crds=dict(type="bool", default=False),
+        record_dir=dict(type="path"),
+        record_name=dict(type="str"),
         helm_binary=dict(type="str", default="helm"),
-        kubeconfig=dict(type="path", fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG", "KUBECONFIG"])),
-        context=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_CONTEXT"])),
     )
+    spec.update(k8s_auth_spec())
     module = AnsibleModule(
         argument_spec=spec,
         supports_check_mode=True,

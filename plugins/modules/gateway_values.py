@@ -35,6 +35,8 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
+  platform:
+    platforms: posix
   check_mode:
     support: full
     details: Builds, validates and diffs; does not write O(dest).
@@ -218,7 +220,7 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-values:
+chart_values:
   description: The values document with every secret replaced by C(<redacted sha256:XXXXXXXX>).
   returned: always
   type: dict
@@ -306,6 +308,7 @@ def argument_spec():
         client_auth=dict(type="raw", no_log=True),
         image_credentials=dict(type="dict", options=CREDENTIAL_OPTIONS),
         image_pull_secret=dict(type="raw", no_log=False),
+        environment_secret=dict(type="raw", no_log=False),
         values_spec=dict(type="dict"),
         dest=dict(type="path"),
     )
@@ -354,7 +357,7 @@ def ensure_values(module):
     after_redacted = render_yaml(redact(built.values, built.secret_values))
     result = dict(
         changed=changed,
-        values=redact(built.values, built.secret_values),
+        chart_values=redact(built.values, built.secret_values),
         checksum=built.checksum,
         env_checksum=built.env_checksum,
         secret_paths=built.secret_paths,

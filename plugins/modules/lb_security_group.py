@@ -92,15 +92,8 @@ options:
     description: Seconds between two reads of the Service while waiting.
     type: int
     default: 5
-  kubeconfig:
-    description:
-      - Path to a kubeconfig. Defaults to env E(K8S_AUTH_KUBECONFIG), then E(KUBECONFIG), then C(~/.kube/config),
-        then the in-cluster service account.
-    type: path
-  context:
-    description: Kubeconfig context. Defaults to env E(K8S_AUTH_CONTEXT), then the current context.
-    type: str
 extends_documentation_fragment:
+  - portkey_ai.gateway.k8s_auth.with_aws
   - ansible.builtin.action_common_attributes
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -202,8 +195,6 @@ world_open:
   type: bool
 """
 
-import os
-
 try:
     import botocore
 except ImportError:
@@ -211,9 +202,7 @@ except ImportError:
 
 try:
     from kubernetes import client as k8s_client
-    from kubernetes import config as k8s_config
     from kubernetes.client.rest import ApiException
-    from kubernetes.config.config_exception import ConfigException
 
     HAS_K8S = True
 except ImportError:
@@ -223,21 +212,18 @@ from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.portkey_ai.gateway.plugins.module_utils import _lb
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._k8s_auth import (
+    AWS_VALIDATE_CERTS_NAME, K8sAuth, k8s_auth_spec,
+)
 
 
 def read_service_factory(module):
-    kubeconfig = module.params["kubeconfig"] or os.environ.get("K8S_AUTH_KUBECONFIG")
-    context = module.params["context"] or os.environ.get("K8S_AUTH_CONTEXT")
+    # kubeconfig / context / host / api_key / k8s_validate_certs / ca_cert, with the K8S_AUTH_* fallbacks
     try:
-        api = k8s_config.new_client_from_config(config_file=kubeconfig, context=context)
-    except (ConfigException, OSError) as exc:
-        if kubeconfig:
-            raise _lb.LbError("cannot load kubeconfig %s: %s" % (kubeconfig, exc))
-        try:
-            k8s_config.load_incluster_config()
-        except ConfigException:
-            raise _lb.LbError("no Kubernetes credentials: set kubeconfig (portkey_kubeconfig) or K8S_AUTH_KUBECONFIG")
-        api = k8s_client.ApiClient()
+        api = K8sAuth.from_params(module.params, AWS_VALIDATE_CERTS_NAME).api_client()
+    except PortkeyError as exc:
+        raise _lb.LbError(str(exc))
     core = k8s_client.CoreV1Api(api)
     name, namespace = module.params["service_name"], module.params["namespace"]
 
@@ -400,9 +386,8 @@ def main():
         rule_description=dict(type="str"),
         wait_timeout=dict(type="int", default=300),
         wait_interval=dict(type="int", default=5),
-        kubeconfig=dict(type="path"),
-        context=dict(type="str"),
     )
+    argument_spec.update(k8s_auth_spec(AWS_VALIDATE_CERTS_NAME))
     module = AnsibleAWSModule(
         argument_spec=argument_spec,
         supports_check_mode=True,

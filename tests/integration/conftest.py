@@ -9,6 +9,7 @@ import json
 import os
 import re
 import subprocess
+import time
 import urllib.request
 import uuid
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ class PlaybookRun:
     rc: int
     stdout: str
     stderr: str
+    started: float = 0.0   # time.time() around the run: the window of its requests in the emulator's log
+    ended: float = 0.0
 
     @property
     def recap(self) -> dict[str, dict[str, int]]:
@@ -53,6 +56,32 @@ class PlaybookRun:
     @property
     def output(self) -> str:
         return self.stdout + self.stderr
+
+    @property
+    def json(self) -> dict:
+        """The run as the ansible.builtin.json callback printed it (env ANSIBLE_STDOUT_CALLBACK=ansible.builtin.json)."""
+        return json.loads(self.stdout)
+
+    def failures(self) -> dict[str, list[dict]]:
+        """host -> [{task, msg, errors}] of every failed task result (JSON callback runs only)."""
+        found: dict[str, list[dict]] = {}
+        for play in self.json.get('plays', []):
+            for task in play.get('tasks', []):
+                for host, res in task.get('hosts', {}).items():
+                    if res.get('failed') or res.get('unreachable'):
+                        found.setdefault(host, []).append({'task': task['task']['name'], 'msg': str(res.get('msg', '')),
+                                                           'errors': res.get('errors') or []})
+        return found
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """host -> {ok, changed, failures, ...} (JSON callback runs only)."""
+        return self.json.get('stats', {})
+
+
+def _request_namespace(path: str) -> str | None:
+    """The namespace a Kubernetes API path is in (/api/v1/namespaces/NS/..., or the Namespace NS itself)."""
+    match = re.search(r'/namespaces/([^/?]+)', path)
+    return match.group(1) if match else None
 
 
 class Lab:
@@ -87,6 +116,19 @@ class Lab:
 
     def writes(self) -> list[dict]:
         return [r for r in self.requests() if r['method'] in WRITE_METHODS]
+
+    def requests_between(self, start: float, end: float, namespaces=None) -> list[dict]:
+        """Requests logged in [start, end] (time.time() of this machine), without clearing the log (other tests
+        may share the lab). With `namespaces`: only requests in those namespaces (or on those Namespace objects),
+        so parallel users of the lab do not count; cluster-scoped requests (discovery, POST /api/v1/namespaces)
+        cannot be told apart and are left out then."""
+        found = [r for r in self.requests() if start <= float(r.get('ts', 0)) <= end]
+        if namespaces is not None:
+            found = [r for r in found if _request_namespace(r['path']) in set(namespaces)]
+        return found
+
+    def writes_between(self, start: float, end: float, namespaces=None) -> list[dict]:
+        return [r for r in self.requests_between(start, end, namespaces) if r['method'] in WRITE_METHODS]
 
     def proxy_get(self, namespace: str, service: str, port: int, path: str = '') -> tuple[int, str]:
         url = f'{self.api_url}/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy/{path.lstrip("/")}'
@@ -157,6 +199,7 @@ def run_playbook(playbook: str, inventory: Path, *args: str, env: dict | None = 
     full_env['ANSIBLE_CONFIG'] = str(ROOT / 'ansible.cfg')
     full_env['ANSIBLE_NOCOLOR'] = '1'
     full_env.update(env or {})
+    started = time.time()
     proc = subprocess.run([str(VENV_BIN / 'ansible-playbook'), str(ROOT / playbook), '-i', str(inventory), *args],
                           cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout, check=False)
-    return PlaybookRun(proc.returncode, proc.stdout, proc.stderr)
+    return PlaybookRun(proc.returncode, proc.stdout, proc.stderr, started, time.time())

@@ -327,6 +327,8 @@ def test_pending_upgrade_recovery(emulator, chart, capsys):
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+    # a pending revision younger than `timeout` may be a concurrent run's: it is waited for (bounded) first
+    args["timeout"] = "3s"
     out = run(args, capsys)
     assert out["failed"] and "recover_pending: rollback" in out["msg"] and "pending-upgrade" in out["msg"]
     out = run(dict(args, recover_pending="rollback"), capsys, check=True)

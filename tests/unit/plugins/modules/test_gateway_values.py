@@ -80,8 +80,8 @@ def test_returns_redacted_values_without_dest(capsys):
     assert result["changed"] is False and result["dest"] is None
     assert result["generation"] == "1.7" and result["chart_name"] == "gateway"
     assert result["fullname"] == "portkey-gateway"
-    assert result["values"]["environment"]["data"]["PORTKEY_CLIENT_AUTH"].startswith("<redacted sha256:")
-    assert result["values"]["imageCredentials"][0]["password"].startswith("<redacted sha256:")
+    assert result["chart_values"]["environment"]["data"]["PORTKEY_CLIENT_AUTH"].startswith("<redacted sha256:")
+    assert result["chart_values"]["imageCredentials"][0]["password"].startswith("<redacted sha256:")
     assert result["secret_paths"] == [
         "environment.data.LOG_STORE_ACCESS_KEY", "environment.data.LOG_STORE_SECRET_KEY",
         "environment.data.PORTKEY_CLIENT_AUTH", "imageCredentials[0].password"]
@@ -165,7 +165,7 @@ def test_detects_the_generation_from_chart_path(capsys, tmp_path):
     code, result = run(capsys, args(generation="auto", chart_path=str(chart), release_name="portkey-ai"))
     assert code == 0 and result["generation"] == "1.0"
     assert result["fullname"] == "portkey-ai-gateway"
-    assert "imagePullSecrets" not in result["values"]
+    assert "imagePullSecrets" not in result["chart_values"]
 
 
 def test_missing_chart_path_fails(capsys, tmp_path):
@@ -181,8 +181,8 @@ def test_argument_spec_marks_the_secrets_no_log():
 
 
 def test_values_spec_gives_the_same_values_as_the_individual_options(capsys):
-    _, individual = run(capsys, args())
-    _, as_spec = run(capsys, {"values_spec": args(), "generation": "1.0"})  # individual options are ignored
+    individual = run(capsys, args())[1]
+    as_spec = run(capsys, {"values_spec": args(), "generation": "1.0"})[1]  # individual options are ignored
     assert as_spec["checksum"] == individual["checksum"]
     assert as_spec["generation"] == "1.7"
 

@@ -1,0 +1,175 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, portkey_ai.gateway contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# private to portkey_ai.gateway: not a public API, may change without notice.
+"""The Kubernetes connection options shared by the cluster modules (gateway_release, gateway_info,
+lb_security_group): one argument spec (documented by the doc fragment ``portkey_ai.gateway.k8s_auth``), the
+kubernetes client configuration built from it, and the helm connection (a private 0600 kubeconfig for a bearer
+token, so the token is never on a command line).
+
+Names, environment fallbacks and precedence follow kubernetes.core's AUTH_ARG_SPEC:
+  - ``host`` + ``api_key`` (K8S_AUTH_HOST + K8S_AUTH_API_KEY, what AWX's "OpenShift or Kubernetes API Bearer Token"
+    credential injects) are a complete connection: no kubeconfig is read;
+  - otherwise the kubeconfig (``kubeconfig`` / ``context``, else the default kubeconfig, else in-cluster) is loaded
+    and any of ``host``, ``api_key``, ``validate_certs``, ``ca_cert`` given override its values.
+"""
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+
+from ansible.module_utils.basic import env_fallback
+
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError
+
+# The spec of every cluster module. lb_security_group is an AWS module too, whose common options already have a
+# ``validate_certs`` (for AWS); there the Kubernetes one is named ``k8s_validate_certs`` (see k8s_auth_spec()).
+K8S_AUTH_ARG_SPEC = dict(
+    kubeconfig=dict(type="path", fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG", "KUBECONFIG"])),
+    context=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_CONTEXT"])),
+    host=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_HOST"])),
+    api_key=dict(type="str", no_log=True, fallback=(env_fallback, ["K8S_AUTH_API_KEY"])),
+    validate_certs=dict(type="bool", aliases=["verify_ssl"], fallback=(env_fallback, ["K8S_AUTH_VERIFY_SSL"])),
+    ca_cert=dict(type="path", aliases=["ssl_ca_cert"], fallback=(env_fallback, ["K8S_AUTH_SSL_CA_CERT"])),
+)
+
+AWS_VALIDATE_CERTS_NAME = "k8s_validate_certs"
+
+HINT = ("set kubeconfig / context (portkey_kubeconfig / portkey_kube_context, or K8S_AUTH_KUBECONFIG), or host + "
+        "api_key (K8S_AUTH_HOST + K8S_AUTH_API_KEY)")
+
+
+def k8s_auth_spec(validate_certs_name="validate_certs"):
+    """A copy of K8S_AUTH_ARG_SPEC; ``validate_certs_name`` renames validate_certs (and drops its alias) for
+    modules that already have an option of that name."""
+    spec = dict((k, dict(v)) for k, v in K8S_AUTH_ARG_SPEC.items())
+    if validate_certs_name != "validate_certs":
+        opt = spec.pop("validate_certs")
+        opt.pop("aliases", None)
+        spec[validate_certs_name] = opt
+    return spec
+
+
+class K8sAuth(object):
+    """The connection options of one module run."""
+
+    def __init__(self, kubeconfig=None, context=None, host=None, api_key=None, validate_certs=None, ca_cert=None):
+        self.kubeconfig = kubeconfig or None
+        self.context = context or None
+        self.host = host or None
+        self.api_key = api_key or None
+        self.validate_certs = validate_certs
+        self.ca_cert = ca_cert or None
+
+    @classmethod
+    def from_params(cls, params, validate_certs_name="validate_certs"):
+        return cls(kubeconfig=params.get("kubeconfig"), context=params.get("context"), host=params.get("host"),
+                   api_key=params.get("api_key"), validate_certs=params.get(validate_certs_name),
+                   ca_cert=params.get("ca_cert"))
+
+    @property
+    def token_only(self):
+        """host + api_key: a complete connection, no kubeconfig is read (as kubernetes.core)."""
+        return bool(self.host and self.api_key)
+
+    @property
+    def has_overrides(self):
+        return bool(self.host or self.api_key or self.ca_cert or self.validate_certs is not None)
+
+    def describe(self):
+        if self.token_only:
+            return "host %s with a bearer token" % self.host
+        return "kubeconfig %s, context %s" % (self.kubeconfig or "default", self.context or "current")
+
+    # -- kubernetes Python client ---------------------------------------------------------------------------
+    def configuration(self):
+        """A kubernetes.client.Configuration for these options (PortkeyError when it cannot be built)."""
+        try:
+            import kubernetes
+            from kubernetes import config as kconfig
+        except ImportError:
+            raise PortkeyError("the kubernetes Python library is required (pip install 'kubernetes<37')")
+        cfg = kubernetes.client.Configuration()
+        errors = (kconfig.ConfigException, OSError, ValueError, TypeError)
+        try:
+            if self.token_only:
+                pass
+            elif self.kubeconfig or self.context or not os.environ.get("KUBERNETES_SERVICE_HOST"):
+                kconfig.load_kube_config(config_file=self.kubeconfig, context=self.context, client_configuration=cfg)
+            else:
+                try:  # in a pod without explicit options: the service account, else the default kubeconfig
+                    kconfig.load_incluster_config(client_configuration=cfg)
+                except errors:
+                    kconfig.load_kube_config(client_configuration=cfg)
+        except errors as exc:
+            raise PortkeyError("cannot load the Kubernetes connection (%s): %s; %s" % (self.describe(), exc, HINT))
+        if self.host:
+            cfg.host = self.host.rstrip("/")
+        if self.api_key:
+            cfg.api_key = {"authorization": "Bearer " + self.api_key}
+            cfg.api_key_prefix = {}
+            cfg.refresh_api_key_hook = None
+        if self.validate_certs is not None:
+            cfg.verify_ssl = bool(self.validate_certs)
+        if self.ca_cert:
+            if not os.path.isfile(self.ca_cert):
+                raise PortkeyError("ca_cert %s does not exist (K8S_AUTH_SSL_CA_CERT)" % self.ca_cert)
+            cfg.ssl_ca_cert = self.ca_cert
+        return cfg
+
+    def api_client(self):
+        import kubernetes
+        return kubernetes.client.ApiClient(self.configuration())
+
+    # -- helm ---------------------------------------------------------------------------------------------------
+    @contextmanager
+    def helm_connection(self):
+        """Yield dict(kubeconfig=..., context=..., global_args=[...], env={...}) for the Helm class.
+
+        host + api_key: a kubeconfig written 0600 in a private temporary directory (removed on exit), so the
+        token never appears on a command line. Overrides on top of a kubeconfig: --kube-apiserver, --kube-ca-file,
+        --kube-insecure-skip-tls-verify as flags, a token in helm's environment (HELM_KUBETOKEN), not in argv.
+        """
+        if self.ca_cert and not os.path.isfile(self.ca_cert):
+            raise PortkeyError("ca_cert %s does not exist (K8S_AUTH_SSL_CA_CERT)" % self.ca_cert)
+        if not self.token_only:
+            args = []
+            if self.host:
+                args += ["--kube-apiserver", self.host]
+            if self.ca_cert:
+                args += ["--kube-ca-file", self.ca_cert]
+            if self.validate_certs is False:
+                args.append("--kube-insecure-skip-tls-verify")
+            env = {"HELM_KUBETOKEN": self.api_key} if self.api_key else {}
+            yield dict(kubeconfig=self.kubeconfig, context=self.context, global_args=args, env=env)
+            return
+        tmpdir = tempfile.mkdtemp(prefix="portkey-kube-")
+        try:
+            path = os.path.join(tmpdir, "kubeconfig")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                json.dump(self.kubeconfig_doc(), handle)
+            yield dict(kubeconfig=path, context=None, global_args=[], env={})
+        finally:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+
+    def kubeconfig_doc(self):
+        cluster = {"server": self.host}
+        if self.validate_certs is False:
+            cluster["insecure-skip-tls-verify"] = True
+        elif self.ca_cert:
+            cluster["certificate-authority"] = os.path.abspath(self.ca_cert)
+        return {
+            "apiVersion": "v1", "kind": "Config", "preferences": {},
+            "clusters": [{"name": "portkey", "cluster": cluster}],
+            "users": [{"name": "portkey", "user": {"token": self.api_key}}],
+            "contexts": [{"name": "portkey", "context": {"cluster": "portkey", "user": "portkey"}}],
+            "current-context": "portkey",
+        }

@@ -1,0 +1,619 @@
+#!/usr/bin/env python3
+"""Benchmark of site.yml in the local lab (`make bench`; see docs/benchmark.md).
+
+Measures, each over --runs runs (medians printed, raw timings kept in the JSON):
+  converge       site.yml from an empty lab (a new release, namespace, S3 bucket and IAM policy each run)
+  noop           the rerun right after (changed=0 expected)
+  floor          scripts/bench_floor.sh (the runbook's manual steps) and its rerun, same lab
+  fleet-N        converge and no-op rerun over N emulated clusters (labctl cluster-up bench-1..bench-N), forks=N
+and the ratios converge/floor, noop/converge, fleet-10/fleet-1, the number of tasks executed (from the
+ansible.posix.json callback) and a per-task breakdown of the no-op runs.
+
+Writes bench-results/bench-<UTC>.json and bench-results/latest.json. Leaves the lab as it found it: every release,
+namespace, bucket and policy it made is removed and every cluster it started is stopped, also on failure or ^C.
+The chart cache (.lab/chart-cache) stays warm between runs on purpose: it is the steady state of a controller.
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / '.venv' / 'bin'
+RESULTS_DIR = ROOT / 'bench-results'
+FLOOR_SCRIPT = ROOT / 'scripts' / 'bench_floor.sh'
+FLEET_SIZES = (1, 3, 10)
+QUICK_FLEET_SIZES = (1, 3)
+TARGET_NOOP_SECONDS = 10.0
+TARGET_FLEET_RATIO = 3.0
+PLAYBOOK_TIMEOUT = 900
+RECAP = re.compile(r'^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)'
+                   r'\s+failed=(?P<failed>\d+)\s+skipped=(?P<skipped>\d+)\s+rescued=(?P<rescued>\d+)'
+                   r'\s+ignored=(?P<ignored>\d+)', re.M)
+
+
+class BenchError(Exception):
+    """A failure that stops the benchmark (after cleaning up)."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Pure functions (unit-tested in tests/unit/test_bench.py)
+
+
+def median(values) -> float | None:
+    """Median of the numbers in values (None when empty)."""
+    values = [float(v) for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    """numerator / denominator, None when either is missing or the denominator is 0."""
+    if numerator is None or denominator is None or denominator == 0:
+        return None
+    return numerator / denominator
+
+
+def parse_recap(text: str) -> dict[str, dict[str, int]]:
+    """PLAY RECAP lines of the default callback -> {host: {ok, changed, unreachable, failed, skipped, ...}}."""
+    return {m['host']: {k: int(v) for k, v in m.groupdict().items() if k != 'host'} for m in RECAP.finditer(text)}
+
+
+def recap_tasks(counts: dict[str, int]) -> int:
+    """Task results one recap line stands for. ok already includes changed (Ansible counts a changed result as ok
+    too), so executed = ok + failed + skipped + unreachable (+ rescued/ignored are already in ok/failed)."""
+    return counts.get('ok', 0) + counts.get('failed', counts.get('failures', 0)) + counts.get('skipped', 0) \
+        + counts.get('unreachable', 0)
+
+
+def parse_json_output(stdout: str) -> dict:
+    """The ansible.posix.json callback's document (ignores anything printed before the opening brace)."""
+    start = stdout.find('{')
+    if start < 0:
+        raise ValueError('no JSON document in the output')
+    return json.loads(stdout[start:])
+
+
+def result_status(result: dict) -> str:
+    """failed / skipped / changed / ok for one host's task result in the json callback."""
+    if result.get('failed') or result.get('unreachable'):
+        return 'failed'
+    if result.get('skipped'):
+        return 'skipped'
+    if result.get('changed'):
+        return 'changed'
+    return 'ok'
+
+
+def count_tasks(doc: dict) -> dict:
+    """Task results in a json-callback document: total, per status, per host, and the number of distinct tasks."""
+    counts = {'results': 0, 'ok': 0, 'changed': 0, 'failed': 0, 'skipped': 0, 'tasks': 0, 'per_host': {}}
+    for play in doc.get('plays', []):
+        for task in play.get('tasks', []):
+            hosts = task.get('hosts') or {}
+            if not hosts:
+                continue            # include_* / meta entries without a result
+            counts['tasks'] += 1
+            for host, result in hosts.items():
+                status = result_status(result)
+                counts[status] += 1
+                counts['results'] += 1
+                counts['per_host'][host] = counts['per_host'].get(host, 0) + 1
+    return counts
+
+
+def parse_ts(value: str | None) -> float | None:
+    """'2026-01-01T00:00:00.123456Z' (json callback) -> POSIX seconds."""
+    if not value:
+        return None
+    return dt.datetime.fromisoformat(value.rstrip('Z')).replace(tzinfo=dt.timezone.utc).timestamp()
+
+
+def task_timings(doc: dict, started_at: float | None = None, ended_at: float | None = None) -> dict:
+    """Per-task durations of one run (json callback timestamps) and where the rest of the wall time went.
+
+    Returns {'tasks': [{play, task, action, seconds, gap_before}], 'startup': s, 'teardown': s, 'tasks_total': s,
+    'gaps_total': s}: startup = process start -> first task start (python, inventory, collections, play set-up);
+    gap_before = previous task's end -> this task's start (strategy: templating, includes, the summary play)."""
+    rows, prev_end, first_start, last_end = [], None, None, None
+    for play in doc.get('plays', []):
+        for task in play.get('tasks', []):
+            info = task.get('task', {})
+            start = parse_ts(info.get('duration', {}).get('start'))
+            end = parse_ts(info.get('duration', {}).get('end')) or start
+            if start is None:
+                continue
+            first_start = start if first_start is None else first_start
+            actions = sorted({r.get('action', '') for r in (task.get('hosts') or {}).values()})
+            rows.append({'play': play.get('play', {}).get('name', ''), 'task': info.get('name', ''),
+                         'action': ','.join(a for a in actions if a) or 'include',
+                         'seconds': round(end - start, 4),
+                         'gap_before': round(start - prev_end, 4) if prev_end is not None else 0.0})
+            prev_end = end
+            last_end = end
+    tasks_total = sum(r['seconds'] for r in rows)
+    gaps_total = sum(r['gap_before'] for r in rows)
+    return {'tasks': rows, 'tasks_total': round(tasks_total, 4), 'gaps_total': round(gaps_total, 4),
+            'startup': round(first_start - started_at, 4) if started_at and first_start else None,
+            'teardown': round(ended_at - last_end, 4) if ended_at and last_end else None}
+
+
+def merge_breakdowns(breakdowns: list[dict]) -> dict:
+    """Median per task (by position and name) over several runs of the same playbook."""
+    if not breakdowns:
+        return {'tasks': []}
+    base = breakdowns[0]['tasks']
+    rows = []
+    for index, row in enumerate(base):
+        same = [b['tasks'][index] for b in breakdowns
+                if index < len(b['tasks']) and b['tasks'][index]['task'] == row['task']]
+        rows.append({**row, 'seconds': round(median(r['seconds'] for r in same), 3),
+                     'gap_before': round(median(r['gap_before'] for r in same), 3)})
+    out = {'tasks': rows}
+    for key in ('startup', 'teardown', 'tasks_total', 'gaps_total'):
+        out[key] = round(median(b.get(key) for b in breakdowns) or 0.0, 3)
+    return out
+
+
+def summarize(samples: list[float]) -> dict:
+    return {'median': round(median(samples), 3) if samples else None,
+            'min': round(min(samples), 3) if samples else None,
+            'max': round(max(samples), 3) if samples else None,
+            'runs': [round(s, 3) for s in samples]}
+
+
+def utc_stamp(now: dt.datetime | None = None) -> str:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return now.strftime('%Y%m%dT%H%M%SZ')
+
+
+def fmt(value: float | None, unit: str = 's') -> str:
+    return '-' if value is None else f'{value:.2f}{unit}'
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The lab
+
+
+def load_lab_env(lab_dir: Path) -> dict[str, str]:
+    env_file = lab_dir / 'env'
+    if not env_file.is_file():
+        raise BenchError(f'{env_file} is missing: start the lab first (make lab-up)')
+    values = {}
+    for line in env_file.read_text().splitlines():
+        line = line.strip()
+        if line.startswith('export '):
+            line = line[len('export '):]
+        if not line or line.startswith('#') or '=' not in line:
+            continue
+        key, _, value = line.partition('=')
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in '\'"':
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def run(argv: list[str], env: dict, timeout: int = PLAYBOOK_TIMEOUT, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    if check and proc.returncode != 0:
+        raise BenchError(f'{" ".join(argv[:3])} ... failed (rc={proc.returncode}): {(proc.stderr or proc.stdout)[-2000:]}')
+    return proc
+
+
+def tool_version(argv: list[str], env: dict) -> str:
+    try:
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30, check=False)
+        return (proc.stdout or proc.stderr).strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.SubprocessError):
+        return 'unknown'
+
+
+def machine_facts() -> dict:
+    cpu_model = ''
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'):
+                cpu_model = line.split(':', 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_kb = 0
+    try:
+        mem_kb = int(Path('/proc/meminfo').read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return {'nproc': os.cpu_count(), 'cpu_model': cpu_model, 'mem_total_mib': mem_kb // 1024,
+            'loadavg_start': list(os.getloadavg()), 'platform': platform.platform(),
+            'python': platform.python_version(), 'hostname': platform.node()}
+
+
+class Lab:
+    """Releases, namespaces, buckets and policies the bench makes, and how to remove them."""
+
+    def __init__(self, env: dict, lab_dir: Path):
+        self.env = env
+        self.lab_dir = lab_dir
+        self.started_clusters: list[str] = []
+
+    def kubeconfig(self, cluster: str) -> str:
+        if cluster == 'lab':
+            return self.env['KUBECONFIG']
+        return str(self.lab_dir / 'clusters' / cluster / 'kubeconfig')
+
+    def labctl(self, *args: str) -> str:
+        return run([str(VENV_BIN / 'python'), str(ROOT / 'lab' / 'labctl.py'), '--lab-dir', str(self.lab_dir), *args],
+                   self.env, timeout=300).stdout
+
+    def running_clusters(self) -> set[str]:
+        status = json.loads(self.labctl('status'))
+        return {name for name, info in (status.get('clusters') or {}).items()
+                if not isinstance(info, dict) or info.get('running', True)}
+
+    def clusters_up(self, names: list[str]) -> None:
+        already = self.running_clusters()
+        todo = [n for n in names if n not in already]
+        if todo:
+            self.labctl('cluster-up', *todo)
+            self.started_clusters.extend(todo)
+
+    def clusters_down(self) -> None:
+        if self.started_clusters:
+            self.labctl('cluster-down', *self.started_clusters)
+            self.started_clusters = []
+
+    def remove_deployment(self, cluster: str, release: str, namespace: str, bucket: str | None) -> list[str]:
+        """helm uninstall, delete the namespace (cascades NetworkPolicy, PDB), delete the bucket and IAM policy."""
+        errors = []
+        kubeconfig = self.kubeconfig(cluster)
+        for argv in ([str(VENV_BIN / 'helm'), '--kubeconfig', kubeconfig, 'uninstall', release, '-n', namespace,
+                      '--ignore-not-found', '--timeout', '60s'],
+                     [str(VENV_BIN / 'kubectl'), '--kubeconfig', kubeconfig, 'delete', 'namespace', namespace,
+                      '--ignore-not-found', '--wait=false']):
+            proc = run(argv, self.env, timeout=120, check=False)
+            if proc.returncode != 0:
+                errors.append(f'{argv[3]} {release}: {proc.stderr.strip()[-300:]}')
+        if bucket:
+            errors.extend(self.remove_aws(bucket, f'{release}-log-store'))
+        return errors
+
+    def remove_aws(self, bucket: str, policy_name: str) -> list[str]:
+        import boto3  # the venv has it (amazon.aws)
+        errors = []
+        kwargs = {'endpoint_url': self.env.get('AWS_URL'), 'region_name': self.env.get('AWS_REGION', 'us-east-1'),
+                  'aws_access_key_id': self.env.get('AWS_ACCESS_KEY_ID', 'testing'),
+                  'aws_secret_access_key': self.env.get('AWS_SECRET_ACCESS_KEY', 'testing')}
+        try:
+            s3 = boto3.client('s3', **kwargs)
+            try:
+                for obj in s3.list_objects_v2(Bucket=bucket).get('Contents', []):
+                    s3.delete_object(Bucket=bucket, Key=obj['Key'])
+                s3.delete_bucket(Bucket=bucket)
+            except s3.exceptions.NoSuchBucket:
+                pass
+            iam = boto3.client('iam', **kwargs)
+            for page in iam.get_paginator('list_policies').paginate(Scope='Local'):
+                for policy in page['Policies']:
+                    if policy['PolicyName'] == policy_name:
+                        arn = policy['Arn']
+                        for version in iam.list_policy_versions(PolicyArn=arn)['Versions']:
+                            if not version['IsDefaultVersion']:
+                                iam.delete_policy_version(PolicyArn=arn, VersionId=version['VersionId'])
+                        iam.delete_policy(PolicyArn=arn)
+        except Exception as exc:  # noqa: BLE001 - report, keep cleaning the rest
+            errors.append(f'aws cleanup {bucket}/{policy_name}: {exc}')
+        return errors
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The benchmark
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.lab_dir = Path(os.environ.get('PORTKEY_LAB_DIR') or ROOT / '.lab').resolve()
+        env = dict(os.environ)
+        env.update(load_lab_env(self.lab_dir))
+        env['PATH'] = f'{VENV_BIN}:{env.get("PATH", "")}'
+        env['ANSIBLE_CONFIG'] = str(ROOT / 'ansible.cfg')
+        env['ANSIBLE_NOCOLOR'] = '1'
+        env['ANSIBLE_STDOUT_CALLBACK'] = 'ansible.posix.json'
+        env.pop('ANSIBLE_CALLBACKS_ENABLED', None)     # an aggregate callback would print into the JSON
+        self.env = env
+        self.lab = Lab(env, self.lab_dir)
+        self.tmp = Path(tempfile.mkdtemp(prefix='portkey-bench-'))
+        self.result_path = args.output_dir / f'bench-{utc_stamp()}.json'
+        self.group_vars = self._group_vars()
+        self.live: dict[str, tuple[str, str, str, str | None]] = {}   # key -> (cluster, release, namespace, bucket)
+        self.cleanup_errors: list[str] = []
+
+    def _group_vars(self) -> dict:
+        import yaml
+        path = ROOT / 'inventories' / 'lab' / 'group_vars' / 'portkey_gateways' / 'main.yml'
+        return yaml.safe_load(path.read_text()) or {}
+
+    # -- inventories -------------------------------------------------------------------------------------------
+
+    def inventory(self, name: str, clusters: list[str]) -> tuple[Path, list[tuple[str, str, str, str]]]:
+        """A temp inventory: the lab inventory's group_vars, one host per cluster with its own release, namespace,
+        bucket (so every converge starts from empty)."""
+        import yaml
+        folder = self.tmp / name
+        folder.mkdir(parents=True)
+        shutil.copytree(ROOT / 'inventories' / 'lab' / 'group_vars', folder / 'group_vars')
+        hosts, made = {}, []
+        for cluster in clusters:
+            release = f'bench-{uuid.uuid4().hex[:8]}'
+            bucket = f'{release}-logs'
+            environment = dict(self.group_vars.get('portkey_environment') or {})
+            if 'LOG_STORE_GENERATIONS_BUCKET' in environment:
+                environment['LOG_STORE_GENERATIONS_BUCKET'] = bucket
+            log_store = dict(self.group_vars.get('portkey_log_store_aws') or {})
+            if log_store:
+                log_store['bucket'] = bucket
+            hosts[cluster] = {
+                'ansible_connection': 'local',
+                'ansible_python_interpreter': '{{ ansible_playbook_python }}',
+                'portkey_release_name': release,
+                'portkey_namespace': release,
+                'portkey_kubeconfig': self.lab.kubeconfig(cluster),
+                'portkey_environment': environment,
+                'portkey_log_store_aws': log_store,
+            }
+            made.append((cluster, release, release, bucket if log_store.get('enabled') else None))
+        (folder / 'hosts.yml').write_text(yaml.safe_dump({'portkey_gateways': {'hosts': hosts}}, sort_keys=False))
+        for entry in made:
+            self.live[f'{entry[0]}/{entry[1]}'] = entry
+        return folder, made
+
+    def cleanup(self, made) -> None:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(made))) as pool:
+            for errors in pool.map(lambda e: self.lab.remove_deployment(*e), made):
+                self.cleanup_errors.extend(errors)
+        for entry in made:
+            self.live.pop(f'{entry[0]}/{entry[1]}', None)
+
+    # -- runs --------------------------------------------------------------------------------------------------
+
+    def playbook(self, inventory: Path, forks: int, label: str) -> dict:
+        argv = [str(VENV_BIN / 'ansible-playbook'), 'site.yml', '-i', str(inventory), '-f', str(forks)]
+        load = os.getloadavg()[0]
+        wall0, t0 = time.time(), time.monotonic()
+        proc = run(argv, self.env, check=False)
+        seconds = time.monotonic() - t0
+        wall1 = time.time()
+        try:
+            doc = parse_json_output(proc.stdout)
+        except ValueError:
+            doc = {}
+        counts = count_tasks(doc)
+        stats = doc.get('stats', {})
+        changed = sum(s.get('changed', 0) for h, s in stats.items() if h != 'localhost')
+        failed = sum(s.get('failures', 0) + s.get('unreachable', 0) for s in stats.values())
+        if proc.returncode != 0 or failed:
+            raise BenchError(f'{label}: ansible-playbook failed (rc={proc.returncode}, failed={failed}): '
+                             f'{proc.stderr[-1500:]}{self._failed_tasks(doc)}')
+        return {'seconds': round(seconds, 3), 'load1': round(load, 2), 'changed': changed,
+                'tasks': counts, 'timings': task_timings(doc, wall0, wall1)}
+
+    @staticmethod
+    def _failed_tasks(doc: dict) -> str:
+        out = []
+        for play in doc.get('plays', []):
+            for task in play.get('tasks', []):
+                for host, res in (task.get('hosts') or {}).items():
+                    if result_status(res) == 'failed':
+                        out.append(f'\n  {host}: {task["task"]["name"]}: {str(res.get("msg", ""))[:500]}')
+        return ''.join(out)
+
+    def converge_and_noop(self, name: str, clusters: list[str]) -> tuple[dict, dict]:
+        inventory, made = self.inventory(name, clusters)
+        try:
+            converge = self.playbook(inventory, len(clusters), f'{name} converge')
+            noop = self.playbook(inventory, len(clusters), f'{name} no-op')
+            if noop['changed']:
+                print(f'  WARNING: {name} no-op rerun reported changed={noop["changed"]}', flush=True)
+        finally:
+            self.cleanup(made)
+        return converge, noop
+
+    def floor(self, name: str) -> tuple[dict, dict]:
+        release = f'bench-{uuid.uuid4().hex[:8]}'
+        made = [('lab', release, release, None)]
+        self.live[f'lab/{release}'] = made[0]
+        out = []
+        try:
+            for label in ('converge', 'rerun'):
+                load = os.getloadavg()[0]
+                t0 = time.monotonic()
+                run(['bash', str(FLOOR_SCRIPT), release, release, self.env['KUBECONFIG']], self.env)
+                out.append({'seconds': round(time.monotonic() - t0, 3), 'load1': round(load, 2),
+                            'tasks': {'steps': 4}, 'label': label})
+        finally:
+            self.cleanup(made)
+        return out[0], out[1]
+
+    def execute(self) -> dict:
+        args = self.args
+        runs = 1 if args.quick else args.runs
+        sizes = QUICK_FLEET_SIZES if args.quick else FLEET_SIZES
+        facts = machine_facts()
+        started = dt.datetime.now(dt.timezone.utc)
+        doc = {
+            'schema': 1, 'started_utc': started.isoformat(timespec='seconds'),
+            'options': {'runs': runs, 'quick': args.quick, 'fleet_sizes': list(sizes),
+                        'playbook': 'site.yml', 'inventory': 'inventories/lab group_vars, one host per cluster',
+                        'chart_cache': 'warm (.lab/chart-cache kept between runs)'},
+            'machine': facts,
+            'versions': {
+                'ansible': tool_version([str(VENV_BIN / 'ansible'), '--version'], self.env),
+                'helm': tool_version([str(VENV_BIN / 'helm'), 'version', '--short'], self.env),
+                'kubectl': tool_version([str(VENV_BIN / 'kubectl'), 'version', '--client'], self.env),
+                'git': tool_version(['git', '--version'], self.env),
+            },
+            'raw': {'converge': [], 'noop': [], 'floor_converge': [], 'floor_rerun': [],
+                    **{f'fleet{n}_{kind}': [] for n in sizes for kind in ('converge', 'noop')}},
+        }
+        print(f'bench: {runs} run(s), fleet sizes {list(sizes)}, nproc={facts["nproc"]}, '
+              f'load average {" ".join(f"{x:.2f}" for x in facts["loadavg_start"])}', flush=True)
+        fleet_names = [f'bench-{i}' for i in range(1, max(sizes) + 1)]
+        print(f'bench: cluster-up {fleet_names[0]}..{fleet_names[-1]}', flush=True)
+        self.lab.clusters_up(fleet_names)
+        raw = doc['raw']
+        for i in range(1, runs + 1):
+            t0 = time.monotonic()
+            converge, noop = self.converge_and_noop(f'r{i}-single', ['lab'])
+            raw['converge'].append(converge)
+            raw['noop'].append(noop)
+            fc, fr = self.floor(f'r{i}-floor')
+            raw['floor_converge'].append(fc)
+            raw['floor_rerun'].append(fr)
+            line = (f'run {i}/{runs}: converge {fmt(converge["seconds"])} no-op {fmt(noop["seconds"])} '
+                    f'floor {fmt(fc["seconds"])}/{fmt(fr["seconds"])}')
+            for n in sizes:
+                fconv, fnoop = self.converge_and_noop(f'r{i}-fleet{n}', fleet_names[:n])
+                raw[f'fleet{n}_converge'].append(fconv)
+                raw[f'fleet{n}_noop'].append(fnoop)
+                line += f' fleet-{n} {fmt(fconv["seconds"])}/{fmt(fnoop["seconds"])}'
+            print(f'{line}  ({time.monotonic() - t0:.0f}s, load {os.getloadavg()[0]:.2f})', flush=True)
+            if i < runs:
+                partial = dict(doc, complete=False, runs_done=i)
+                self.figures(partial, sizes)
+                self.write(partial)
+        doc['complete'] = True
+        doc['finished_utc'] = dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')
+        doc['machine']['loadavg_end'] = list(os.getloadavg())
+        self.figures(doc, sizes)
+        return doc
+
+    @staticmethod
+    def figures(doc: dict, sizes) -> None:
+        raw = doc['raw']
+        secs = {k: [r['seconds'] for r in v] for k, v in raw.items()}
+        doc['medians'] = {k: summarize(v) for k, v in secs.items()}
+        med = {k: v['median'] for k, v in doc['medians'].items()}
+        big = max(sizes)
+        doc['ratios'] = {
+            'converge_over_floor': ratio(med['converge'], med['floor_converge']),
+            'noop_over_floor_rerun': ratio(med['noop'], med['floor_rerun']),
+            'noop_over_converge': ratio(med['noop'], med['converge']),
+            f'fleet{big}_over_fleet1_noop': ratio(med[f'fleet{big}_noop'], med['fleet1_noop']),
+            f'fleet{big}_over_fleet1_converge': ratio(med[f'fleet{big}_converge'], med['fleet1_converge']),
+        }
+        doc['ratios_per_run'] = {
+            'converge_over_floor': [ratio(a, b) for a, b in zip(secs['converge'], secs['floor_converge'])],
+            'noop_over_converge': [ratio(a, b) for a, b in zip(secs['noop'], secs['converge'])],
+            f'fleet{big}_over_fleet1_noop': [ratio(a, b) for a, b in zip(secs[f'fleet{big}_noop'], secs['fleet1_noop'])],
+        }
+        doc['ratios'] = {k: (round(v, 3) if v is not None else None) for k, v in doc['ratios'].items()}
+        doc['tasks'] = {k: (v[0]['tasks'] if v else None) for k, v in raw.items()}
+        doc['changed_on_noop'] = {k: [r['changed'] for r in v] for k, v in raw.items() if k.endswith('noop')}
+        doc['noop_breakdown'] = merge_breakdowns([r['timings'] for r in raw['noop']])
+        doc['converge_breakdown'] = merge_breakdowns([r['timings'] for r in raw['converge']])
+        fleet_ratio = doc['ratios'][f'fleet{big}_over_fleet1_noop']
+        doc['targets'] = {
+            'noop_under_10s': {'target': TARGET_NOOP_SECONDS, 'value': med['noop'],
+                               'met': med['noop'] is not None and med['noop'] < TARGET_NOOP_SECONDS},
+            f'fleet{big}_under_3x_fleet1': {'target': TARGET_FLEET_RATIO, 'value': fleet_ratio,
+                                            'met': fleet_ratio is not None and fleet_ratio < TARGET_FLEET_RATIO,
+                                            'note': '' if big == 10 else '--quick: fleet-3 stands in for fleet-10'},
+        }
+
+    def write(self, doc: dict) -> Path:
+        """bench-<UTC start>.json and latest.json (rewritten after each run, so an interrupted bench keeps its data)."""
+        self.args.output_dir.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(doc, indent=2, sort_keys=False) + '\n'
+        self.result_path.write_text(text)
+        (self.args.output_dir / 'latest.json').write_text(text)
+        return self.result_path
+
+    def leftovers(self) -> None:
+        if self.live:
+            self.cleanup(list(self.live.values()))
+        try:
+            self.lab.clusters_down()
+        except BenchError as exc:
+            self.cleanup_errors.append(str(exc))
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Output
+
+
+def report(doc: dict) -> str:
+    med = doc['medians']
+    tasks = doc['tasks']
+
+    def task_n(key: str) -> str:
+        t = tasks.get(key)
+        if not t:
+            return '-'
+        if 'steps' in t:
+            return f'{t["steps"]} steps'
+        return f'{t["results"]} ({t["changed"]} changed)'
+
+    lines = [f'\nmedians of {doc["options"]["runs"]} run(s); nproc={doc["machine"]["nproc"]}, load average at start '
+             f'{" ".join(f"{x:.2f}" for x in doc["machine"]["loadavg_start"])}',
+             f'{"figure":<22}{"median":>10}{"min":>10}{"max":>10}   tasks executed']
+    for key in med:
+        m = med[key]
+        lines.append(f'{key:<22}{fmt(m["median"]):>10}{fmt(m["min"]):>10}{fmt(m["max"]):>10}   {task_n(key)}')
+    lines.append('ratios: ' + ', '.join(f'{k} {fmt(v, "")}' for k, v in doc['ratios'].items()))
+    for name, target in doc['targets'].items():
+        lines.append(f'target {name}: {fmt(target["value"], "")} -> {"met" if target["met"] else "NOT met"}')
+    bd = doc['noop_breakdown']
+    if bd.get('tasks'):
+        lines.append(f'\nno-op breakdown (median s): startup {bd["startup"]:.2f}, tasks {bd["tasks_total"]:.2f}, '
+                     f'between tasks {bd["gaps_total"]:.2f}, after last task {bd["teardown"]:.2f}')
+        for row in sorted(bd['tasks'], key=lambda r: -r['seconds'])[:15]:
+            lines.append(f'  {row["seconds"]:6.2f}  {row["action"]:<40} {row["task"][:70]}')
+    return '\n'.join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--runs', type=int, default=5, help='runs per figure (default 5)')
+    parser.add_argument('--quick', action='store_true', help='smoke use: 1 run, fleet 1 and 3 only')
+    parser.add_argument('--output-dir', type=Path, default=RESULTS_DIR)
+    args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error('--runs must be at least 1')
+    bench = Bench(args)
+
+    def _terminate(signum, frame):
+        raise KeyboardInterrupt(f'signal {signum}')
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        doc = bench.execute()
+    except (BenchError, subprocess.TimeoutExpired, KeyboardInterrupt) as exc:
+        print(f'bench: FAILED: {exc}', file=sys.stderr)
+        return 1
+    finally:
+        bench.leftovers()
+        if bench.cleanup_errors:
+            print('bench: cleanup problems:\n  ' + '\n  '.join(bench.cleanup_errors), file=sys.stderr)
+    doc['cleanup_errors'] = bench.cleanup_errors
+    path = bench.write(doc)
+    print(report(doc))
+    print(f'\nwrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path} and latest.json')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Bad inputs fail before any change, with an error naming the variable.
+
+The corpus (tests/integration/_corpus.py) runs through site.yml in one ansible-playbook run: one inventory host per
+case (own release and namespace), forks 20, the JSON callback. Then, per case: the host failed and one of its
+failure messages names the case's variable; for the whole run: the emulator's request log holds no
+POST/PUT/PATCH/DELETE that touches the corpus (its namespaces, or cluster-scoped writes that created one of them)
+and moto's buckets, IAM policies/roles, security group rules, peerings and routes are unchanged.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+
+import pytest
+
+from _corpus import CASES, aws_snapshot, case_vars, host_failures, parse_json_report, snapshot_diff
+from conftest import WRITE_METHODS, lab_vars, run_playbook, write_inventory
+
+FORKS = '20'
+RESULTS: dict[str, dict] = {}
+
+
+@pytest.fixture(scope='module')
+def corpus_run(lab, tmp_path_factory):
+    hosts = {case.id: case_vars(case, lab_vars) for case in CASES}
+    assert len(hosts) == len(CASES), 'case ids must be unique'
+    inventory = write_inventory(tmp_path_factory.mktemp('bad-input') / 'hosts.yml', hosts)
+    namespaces = {h['portkey_namespace'] for h in hosts.values() if 'portkey_namespace' in h}
+    releases = {h['portkey_release_name'] for h in hosts.values() if 'portkey_release_name' in h}
+    before = aws_snapshot()
+    started = time.monotonic()
+    run = run_playbook('site.yml', inventory, '-f', FORKS,
+                       env={'ANSIBLE_STDOUT_CALLBACK': 'ansible.builtin.json', 'ANSIBLE_LOAD_CALLBACK_PLUGINS': '1'},
+                       timeout=600)
+    elapsed = time.monotonic() - started
+    # the log is shared with other tests: keep this run's window (never clear it)
+    requests = [r for r in lab.requests() if run.started <= float(r.get('ts', 0)) <= run.ended]
+    after = aws_snapshot()
+    report = parse_json_report(run.stdout)
+    return {'run': run, 'report': report, 'failures': host_failures(report), 'stats': report.get('stats', {}),
+            'requests': requests, 'aws_diff': snapshot_diff(before, after), 'namespaces': namespaces,
+            'releases': releases, 'hosts': hosts, 'elapsed': elapsed}
+
+
+@pytest.fixture(scope='module', autouse=True)
+def _summary(request):
+    yield
+    reporter = request.config.pluginmanager.get_plugin('terminalreporter')
+    capture = request.config.pluginmanager.get_plugin('capturemanager')
+    tried = len(RESULTS)
+    before_change = sum(1 for r in RESULTS.values() if r['failed'] and r['no_change'])
+    named = sum(1 for r in RESULTS.values() if r['failed'] and r['no_change'] and r['named'])
+    families = Counter(case.family for case in CASES if case.id in RESULTS)
+    line = (f'bad-input corpus: {tried} cases tried, {before_change} failed before any change, {named} of them '
+            f'naming the variable; families: {dict(sorted(families.items()))}')
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line('')
+            reporter.write_line(line)
+    else:
+        print(line)
+
+
+def _corpus_writes(corpus) -> list[dict]:
+    """Write requests that belong to the corpus: any path in one of its namespaces; a cluster-scoped write counts
+    when one of the corpus' namespaces exists afterwards (e.g. POST /api/v1/namespaces from helm)."""
+    writes = [r for r in corpus['requests'] if r['method'] in WRITE_METHODS]
+    mine = [r for r in writes if any(f'/namespaces/{ns}/' in r['path'] + '/' for ns in corpus['namespaces'])]
+    return mine
+
+
+def _corpus_aws_changes(corpus) -> dict[str, list]:
+    """Changes in moto that carry one of the corpus' names (release names are in policy/role names, rule
+    descriptions and peering tags; bucket names start with pk-corpus)."""
+    marks = tuple(corpus['releases']) + ('pk-corpus',)
+    return {k: [v for v in vals if any(m in v for m in marks)] for k, vals in corpus['aws_diff'].items()
+            if any(any(m in v for m in marks) for v in vals)}
+
+
+def test_corpus_makes_no_change(lab, corpus_run):
+    """No write to the cluster for any case (request log), no corpus namespace exists, moto is unchanged."""
+    writes = _corpus_writes(corpus_run)
+    created = sorted(ns for ns in corpus_run['namespaces'] if lab.get(f'/api/v1/namespaces/{ns}') is not None)
+    aws = _corpus_aws_changes(corpus_run)
+    other = {k: v for k, v in corpus_run['aws_diff'].items() if k not in aws}
+    other_writes = [r for r in corpus_run['requests'] if r['method'] in WRITE_METHODS and r not in writes]
+    if other or other_writes:
+        # Another test may run against the same lab at the same time: report, do not attribute.
+        print(f'unattributed changes during the corpus run (other tests?): aws={other} writes={other_writes[:20]}')
+    assert not writes, f'bad inputs reached the cluster: {writes[:20]}'
+    assert not created, f'namespaces created by the corpus: {created}'
+    assert not aws, f'bad inputs changed AWS: {aws}'
+
+
+def test_corpus_covers_every_family():
+    families = {case.family for case in CASES}
+    assert len(CASES) >= 40
+    assert families >= {'chart source', 'credentials', 'log store', 'cache store', 'analytics', 'service',
+                        'high availability', 'network policy', 'vpc peering', 'aws ids and cidrs', 'types and keys'}
+
+
+@pytest.mark.parametrize('case', CASES, ids=[c.id for c in CASES])
+def test_bad_input_fails_before_any_change_naming_the_variable(case, corpus_run):
+    failures = corpus_run['failures'].get(case.id, [])
+    stats = corpus_run['stats'].get(case.id, {})
+    ns = corpus_run['hosts'][case.id].get('portkey_namespace', '')
+    writes = [r for r in _corpus_writes(corpus_run) if f'/namespaces/{ns}/' in r['path'] + '/']
+    text = '\n'.join(f['text'] for f in failures)
+    named = any(var in text for var in case.expect)
+    RESULTS[case.id] = {'failed': bool(failures), 'no_change': not writes and stats.get('changed', 0) == 0,
+                        'named': named, 'task': failures[0]['task'] if failures else None}
+    assert failures, (f'{case.id}: the run did not fail for this host (stats {stats}); '
+                      f'the bad input {case.vars or case.env or case.drop} was accepted')
+    assert not writes, f'{case.id}: failed only after writing to the cluster: {writes[:10]}'
+    assert named, f'{case.id}: no failure message names {case.expect}; got: {failures}'
+    assert stats.get('changed', 0) == 0, \
+        f'{case.id}: {stats.get("changed")} changed task(s) before the failure ({failures[0]["task"]})'
+
+
+def test_corpus_runtime(corpus_run):
+    """One batch for the whole corpus: print how long it took (the budget for both modules is ~4 minutes)."""
+    print(f'corpus: {len(CASES)} hosts in one site.yml run, {corpus_run["elapsed"]:.1f}s, forks {FORKS}, '
+          f'rc {corpus_run["run"].rc}')
+    assert corpus_run['run'].rc != 0
+    assert os.environ.get('PORTKEY_LAB_API_URL')
