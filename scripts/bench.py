@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -137,9 +138,11 @@ def task_timings(doc: dict, started_at: float | None = None, ended_at: float | N
             if start is None:
                 continue
             first_start = start if first_start is None else first_start
-            actions = sorted({r.get('action', '') for r in (task.get('hosts') or {}).values()})
+            results = (task.get('hosts') or {}).values()
+            actions = sorted({r.get('action', '') for r in results})
             rows.append({'play': play.get('play', {}).get('name', ''), 'task': info.get('name', ''),
                          'action': ','.join(a for a in actions if a) or 'include',
+                         'status': ','.join(sorted({result_status(r) for r in results})) or '-',
                          'seconds': round(end - start, 4),
                          'gap_before': round(start - prev_end, 4) if prev_end is not None else 0.0})
             prev_end = end
@@ -152,16 +155,26 @@ def task_timings(doc: dict, started_at: float | None = None, ended_at: float | N
 
 
 def merge_breakdowns(breakdowns: list[dict]) -> dict:
-    """Median per task (by position and name) over several runs of the same playbook."""
+    """Median per task over several runs of the same playbook. Tasks are matched by name and occurrence (the n-th
+    task of that name), so a task added or removed between runs does not shift the others; the order is the last
+    run's."""
     if not breakdowns:
         return {'tasks': []}
-    base = breakdowns[0]['tasks']
+
+    def keyed(rows):
+        seen: dict[str, int] = {}
+        out = {}
+        for row in rows:
+            n = seen[row['task']] = seen.get(row['task'], 0) + 1
+            out[(row['task'], n)] = row
+        return out
+
+    runs = [keyed(b['tasks']) for b in breakdowns]
     rows = []
-    for index, row in enumerate(base):
-        same = [b['tasks'][index] for b in breakdowns
-                if index < len(b['tasks']) and b['tasks'][index]['task'] == row['task']]
+    for key, row in runs[-1].items():
+        same = [r[key] for r in runs if key in r]
         rows.append({**row, 'seconds': round(median(r['seconds'] for r in same), 3),
-                     'gap_before': round(median(r['gap_before'] for r in same), 3)})
+                     'gap_before': round(median(r['gap_before'] for r in same), 3), 'samples': len(same)})
     out = {'tasks': rows}
     for key in ('startup', 'teardown', 'tasks_total', 'gaps_total'):
         out[key] = round(median(b.get(key) for b in breakdowns) or 0.0, 3)
@@ -392,9 +405,12 @@ class Bench:
     def playbook(self, inventory: Path, forks: int, label: str) -> dict:
         argv = [str(VENV_BIN / 'ansible-playbook'), 'site.yml', '-i', str(inventory), '-f', str(forks)]
         load = os.getloadavg()[0]
+        cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         wall0, t0 = time.time(), time.monotonic()
         proc = run(argv, self.env, check=False)
         seconds = time.monotonic() - t0
+        cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
         wall1 = time.time()
         try:
             doc = parse_json_output(proc.stdout)
@@ -407,7 +423,11 @@ class Bench:
         if proc.returncode != 0 or failed:
             raise BenchError(f'{label}: ansible-playbook failed (rc={proc.returncode}, failed={failed}): '
                              f'{proc.stderr[-1500:]}{self._failed_tasks(doc)}')
-        return {'seconds': round(seconds, 3), 'load1': round(load, 2), 'changed': changed,
+        changed_tasks = sorted({f'{host}: {task["task"]["name"]}' for play in doc.get('plays', [])
+                                for task in play.get('tasks', []) for host, res in (task.get('hosts') or {}).items()
+                                if host != 'localhost' and result_status(res) == 'changed'})
+        return {'seconds': round(seconds, 3), 'cpu_seconds': round(cpu, 3), 'load1': round(load, 2), 'changed': changed,
+                'changed_tasks': changed_tasks if len(changed_tasks) <= 50 else changed_tasks[:50] + ['...'],
                 'tasks': counts, 'timings': task_timings(doc, wall0, wall1)}
 
     @staticmethod
@@ -426,7 +446,8 @@ class Bench:
             converge = self.playbook(inventory, len(clusters), f'{name} converge')
             noop = self.playbook(inventory, len(clusters), f'{name} no-op')
             if noop['changed']:
-                print(f'  WARNING: {name} no-op rerun reported changed={noop["changed"]}', flush=True)
+                print(f'  WARNING: {name} no-op rerun reported changed={noop["changed"]}: '
+                      f'{"; ".join(noop["changed_tasks"][:5])}', flush=True)
         finally:
             self.cleanup(made)
         return converge, noop
@@ -505,6 +526,8 @@ class Bench:
         raw = doc['raw']
         secs = {k: [r['seconds'] for r in v] for k, v in raw.items()}
         doc['medians'] = {k: summarize(v) for k, v in secs.items()}
+        doc['cpu_seconds'] = {k: summarize([r['cpu_seconds'] for r in v if 'cpu_seconds' in r]) for k, v in raw.items()
+                              if any('cpu_seconds' in r for r in v)}
         med = {k: v['median'] for k, v in doc['medians'].items()}
         big = max(sizes)
         doc['ratios'] = {
@@ -565,7 +588,7 @@ def report(doc: dict) -> str:
             return '-'
         if 'steps' in t:
             return f'{t["steps"]} steps'
-        return f'{t["results"]} ({t["changed"]} changed)'
+        return f"{t.get('results', '-')} ({t.get('changed', 0)} changed)"
 
     lines = [f'\nmedians of {doc["options"]["runs"]} run(s); nproc={doc["machine"]["nproc"]}, load average at start '
              f'{" ".join(f"{x:.2f}" for x in doc["machine"]["loadavg_start"])}',
@@ -585,12 +608,43 @@ def report(doc: dict) -> str:
     return '\n'.join(lines)
 
 
+def markdown(doc: dict) -> str:
+    """The results table and the no-op breakdown as Markdown (for docs/benchmark.md)."""
+    med, tasks = doc['medians'], doc['tasks']
+    lines = ['| figure | median | min | max | runs | tasks executed |', '|---|---:|---:|---:|---|---|']
+    for key, m in med.items():
+        t = tasks.get(key) or {}
+        n = f'{t["steps"]} shell steps' if 'steps' in t else f'{t.get("results", "-")} ({t.get("changed", 0)} changed)'
+        lines.append(f'| {key} | {fmt(m["median"])} | {fmt(m["min"])} | {fmt(m["max"])} | '
+                     f'{", ".join(f"{x:.1f}" for x in m["runs"])} | {n} |')
+    lines.append('')
+    lines.append('| ratio | value |')
+    lines.append('|---|---:|')
+    lines.extend(f'| {k} | {fmt(v, "")} |' for k, v in doc['ratios'].items())
+    bd = doc.get('noop_breakdown') or {}
+    if bd.get('tasks'):
+        lines += ['', f'No-op breakdown (median of {len(doc["raw"]["noop"])} run(s), seconds): startup {bd["startup"]:.2f}, '
+                  f'tasks {bd["tasks_total"]:.2f}, between tasks {bd["gaps_total"]:.2f}, after the last task '
+                  f'{bd["teardown"]:.2f}.', '', '| s | status | module / action | task |', '|---:|---|---|---|']
+        lines.extend(f'| {r["seconds"]:.2f} | {r.get("status", "")} | `{r["action"]}` | {r["task"]} |' for r in bd['tasks'])
+    return '\n'.join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--runs', type=int, default=5, help='runs per figure (default 5)')
     parser.add_argument('--quick', action='store_true', help='smoke use: 1 run, fleet 1 and 3 only')
     parser.add_argument('--output-dir', type=Path, default=RESULTS_DIR)
+    parser.add_argument('--report', type=Path, metavar='JSON',
+                        help='print the figures of an earlier result file (text and Markdown) and exit')
     args = parser.parse_args(argv)
+    if args.report:
+        doc = json.loads(args.report.read_text())
+        Bench.figures(doc, doc['options']['fleet_sizes'])     # recomputed from the raw timings
+        print(report(doc))
+        print()
+        print(markdown(doc))
+        return 0
     if args.runs < 1:
         parser.error('--runs must be at least 1')
     bench = Bench(args)

@@ -606,12 +606,17 @@ class ReleaseManager(object):
 
     def _failure(self, verb, exc):
         req = self.req
+        unreachable = None
         try:
             after = self.helm.release(req.name, req.namespace)
-        except PortkeyError:
-            after = None
+        except PortkeyError as read_exc:
+            after, unreachable = None, str(read_exc)
         helm_msg = (exc.stderr or exc.stdout or str(exc)).strip()
-        if after:
+        if unreachable:
+            info = release_info(None, req.name, req.namespace)
+            state = ("the state of release %s is unknown (reading it back failed too: the cluster may be unreachable); "
+                     "rerun when the cluster answers" % req.name)
+        elif after:
             info = release_info(after)
             state = ("release %s is at revision %s, status %s, chart %s-%s" % (
                 req.name, info["revision"], info["status"], info["chart"], info["chart_version"]))

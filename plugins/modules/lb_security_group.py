@@ -27,7 +27,7 @@ description:
   - Without O(service_name), it works directly on O(target_security_group_ids) (for example the VPC peering
     rule of the C(vpc_peering) role).
 author:
-  - portkey_ai.gateway maintainers
+  - portkey_ai.gateway maintainers (@portkey-ai)
 options:
   state:
     description:
@@ -105,6 +105,8 @@ attributes:
   diff_mode:
     support: full
     details: Before/after lists of inbound rules per security group.
+  platform:
+    platforms: posix
 requirements:
   - kubernetes (Python client) when O(service_name) is used
 notes:

@@ -93,7 +93,8 @@ def default_cluster(lab) -> Cluster:
 @pytest.fixture(scope='module')
 def fleet(lab):
     """Three more emulators (one inventory host each), stopped at the end."""
-    names = [f'prod-{uuid.uuid4().hex[:4]}-{zone}' for zone in ('a', 'b', 'c')]
+    run_id = uuid.uuid4().hex[:4]
+    names = [f'prod-{run_id}-{zone}' for zone in ('a', 'b', 'c')]
     labctl('cluster-up', *names)
     try:
         lab_dir = Path(os.environ.get('PORTKEY_LAB_DIR', str(ROOT / '.lab')))

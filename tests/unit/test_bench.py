@@ -136,6 +136,7 @@ def test_task_timings():
     rows = timings['tasks']
     assert [r['task'] for r in rows] == ['fetch', 'include', 'apply', 'summary']
     assert rows[0]['seconds'] == 1.5 and rows[0]['gap_before'] == 0.0
+    assert rows[0]['status'] == 'changed,ok' and rows[2]['status'] == 'failed,skipped' and rows[1]['status'] == '-'
     assert rows[1]['seconds'] == 0.0 and rows[1]['action'] == 'include'   # no end: counted as instant
     assert rows[2]['gap_before'] == 0.4 and rows[2]['seconds'] == 0.25
     assert rows[3]['gap_before'] == 0.75
@@ -154,7 +155,18 @@ def test_merge_breakdowns_takes_medians_per_task():
     merged = bench.merge_breakdowns([one, two, three])
     assert merged['tasks'][0]['seconds'] == 2.0 and merged['tasks'][0]['gap_before'] == 0.1
     assert merged['startup'] == 3.0
+    assert merged['tasks'][0]['samples'] == 3
     assert bench.merge_breakdowns([]) == {'tasks': []}
+
+
+def test_merge_breakdowns_matches_tasks_by_name_not_position():
+    def row(name, seconds):
+        return {'task': name, 'action': 'x', 'play': 'p', 'seconds': seconds, 'gap_before': 0.0}
+    old = {'tasks': [row('a', 1.0), row('b', 2.0), row('b', 4.0)]}
+    new = {'tasks': [row('added', 0.5), row('a', 3.0), row('b', 2.0), row('b', 6.0)]}
+    merged = bench.merge_breakdowns([old, new])
+    assert [(r['task'], r['seconds'], r['samples']) for r in merged['tasks']] == [
+        ('added', 0.5, 1), ('a', 2.0, 2), ('b', 2.0, 2), ('b', 5.0, 2)]
 
 
 def test_summarize():
@@ -183,6 +195,12 @@ def test_figures_ratios_and_targets():
     assert doc['targets']['noop_under_10s']['met'] is True
     assert doc['targets']['fleet10_under_3x_fleet1']['met'] is True
     assert doc['tasks']['floor_converge'] == {'steps': 4}
+    doc['machine'] = {'nproc': 2, 'loadavg_start': [1.0, 1.0, 1.0]}
+    doc['options'] = {'runs': 3}
+    table = bench.markdown(doc)
+    assert '| converge | 25.00s | 20.00s | 30.00s | 20.0, 30.0, 25.0 | 1 (0 changed) |' in table
+    assert '| floor_converge | 1.00s |' in table and '4 shell steps' in table
+    assert 'noop_under_10s: 9.00 -> met' in bench.report(doc)
 
 
 def test_load_lab_env(tmp_path):
