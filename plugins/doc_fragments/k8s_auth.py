@@ -11,10 +11,10 @@ class ModuleDocFragment(object):
     """Kubernetes connection options of the cluster modules (plugins/module_utils/_k8s_auth.py K8S_AUTH_ARG_SPEC).
 
     Same names, environment variables and precedence as kubernetes.core's connection options (the subset these
-    modules support). C(WITH_AWS) is for AWS modules, whose own O(validate_certs) is about AWS.
+    modules support). C(AWS) is for AWS modules, whose own O(validate_certs) is about AWS.
     """
 
-    _COMMON = r"""
+    DOCUMENTATION = r"""
 options:
   kubeconfig:
     description:
@@ -41,9 +41,6 @@ options:
       - Bearer token to authenticate with the API server. Defaults to the environment variable E(K8S_AUTH_API_KEY).
       - Never shown in the module's output.
     type: str
-"""
-
-    _CA = r"""
   ca_cert:
     description:
       - Path of a CA certificate file to verify the API server's certificate with. Defaults to the environment
@@ -52,20 +49,24 @@ options:
     aliases: [ssl_ca_cert]
 """
 
-    DOCUMENTATION = _COMMON + r"""
+    # Kubernetes TLS verification of the cluster-only modules.
+    VALIDATE_CERTS = r"""
+options:
   validate_certs:
     description:
       - Whether to verify the API server's TLS certificate. Defaults to the environment variable
         E(K8S_AUTH_VERIFY_SSL), then the kubeconfig's setting (verification on).
     type: bool
     aliases: [verify_ssl]
-""" + _CA
+"""
 
-    WITH_AWS = _COMMON + r"""
+    # Kubernetes TLS verification of modules whose own validate_certs is about AWS.
+    AWS = r"""
+options:
   k8s_validate_certs:
     description:
       - Whether to verify the Kubernetes API server's TLS certificate (kubernetes.core's C(validate_certs); this
         module's O(validate_certs) is about AWS). Defaults to the environment variable E(K8S_AUTH_VERIFY_SSL), then
         the kubeconfig's setting (verification on).
     type: bool
-""" + _CA
+"""

@@ -34,9 +34,8 @@ import shutil
 import tarfile
 import tempfile
 
-import yaml
 
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError, yaml
 
 SHA_RE = re.compile(r"^[0-9a-fA-F]{7,40}$")
 SEMVER_RE = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+([0-9A-Za-z.-]+))?$")

@@ -17,8 +17,25 @@ import os
 import re
 import stat
 import tempfile
+import traceback
 
 from urllib.parse import unquote, urlsplit
+
+from ansible.module_utils.basic import missing_required_lib
+
+try:
+    import yaml
+except ImportError:  # PyYAML ships with ansible-core, but a module may run on a host without it
+    yaml = None
+    YAML_IMPORT_ERROR = traceback.format_exc()
+else:
+    YAML_IMPORT_ERROR = None
+
+
+def require_yaml(module):
+    """Fail the module with the standard message when PyYAML is missing on the host that runs it."""
+    if yaml is None:
+        module.fail_json(msg=missing_required_lib("PyYAML"), exception=YAML_IMPORT_ERROR)
 
 
 class PortkeyError(Exception):

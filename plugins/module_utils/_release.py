@@ -30,10 +30,10 @@ import stat
 import tempfile
 import time
 
-import yaml
 
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import (
     PortkeyError, redact, redaction_marker, values_secret_values,
+    yaml,
 )
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._helm import PENDING_STATES, HelmError
 
@@ -51,15 +51,11 @@ HOOK_ANNOTATION = "helm.sh/hook"
 # manifests
 # ---------------------------------------------------------------------------------------------------------------
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that keeps timestamps and other implicit scalars as Helm/JSON would (strings stay strings)."""
-
-
 def split_manifest(text):
     """The non-empty YAML documents of a manifest, in order (comments such as ``# Source:`` are ignored)."""
     docs = []
     try:
-        for doc in yaml.load_all(text or "", Loader=_Loader):
+        for doc in yaml.load_all(text or "", Loader=yaml.SafeLoader):
             if isinstance(doc, dict) and doc:
                 docs.append(doc)
     except yaml.YAMLError as exc:

@@ -23,12 +23,12 @@ import os
 import re
 from collections import namedtuple
 
-import yaml
 
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import (
     PortkeyError,
     secret_paths,
     secret_values_of,
+    yaml,
 )
 
 GENERATIONS = ("1.0", "1.7")

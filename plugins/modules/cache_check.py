@@ -24,7 +24,7 @@ description:
     the URL are never printed.
   - Read-only; never reports changed. Uses only the Python standard library.
 author:
-  - portkey_ai.gateway maintainers
+  - portkey_ai.gateway maintainers (@portkey-ai)
 options:
   cache_store:
     description:
@@ -61,6 +61,8 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
+  platform:
+    platforms: posix
   check_mode:
     support: full
     details: Read-only; runs the same check in check mode.

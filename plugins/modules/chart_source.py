@@ -161,7 +161,7 @@ cache_dir:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError, require_yaml
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._chart import (
     DEFAULT_CHART_NAME, DEFAULT_GIT_PATH, DEFAULT_GIT_URL, DEFAULT_REPO_URL, Git,
     default_cache_dir, git_source, path_source, repo_source,
@@ -209,6 +209,7 @@ def main():
         required_if=[("source", "git", ("git_ref",)), ("source", "repo", ("chart_version",)),
                      ("source", "path", ("path",))],
     )
+    require_yaml(module)
     try:
         module.exit_json(**get_chart(module))
     except PortkeyError as exc:

@@ -61,6 +61,7 @@ options:
     default: helm
 extends_documentation_fragment:
   - portkey_ai.gateway.k8s_auth
+  - portkey_ai.gateway.k8s_auth.validate_certs
 attributes:
   check_mode:
     description: Read-only; runs the same in check mode.
@@ -151,7 +152,7 @@ problems:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError, require_yaml
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._k8s_auth import K8sAuth, k8s_auth_spec
 
 
@@ -184,6 +185,7 @@ def main():
     )
     spec.update(k8s_auth_spec())
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    require_yaml(module)
     try:
         module.exit_json(**gateway_health(module))
     except PortkeyError as exc:

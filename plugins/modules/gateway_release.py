@@ -128,6 +128,7 @@ options:
     default: helm
 extends_documentation_fragment:
   - portkey_ai.gateway.k8s_auth
+  - portkey_ai.gateway.k8s_auth.validate_certs
 attributes:
   check_mode:
     description: Can run in check mode and return changed status and the diff without touching the cluster.
@@ -235,7 +236,7 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError, require_yaml
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._k8s_auth import K8sAuth, k8s_auth_spec
 
 
@@ -318,6 +319,7 @@ def main():
         supports_check_mode=True,
         required_if=[("state", "present", ("chart_path",))],
     )
+    require_yaml(module)
     try:
         module.exit_json(**manage_release(module))
     except PortkeyError as exc:

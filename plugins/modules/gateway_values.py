@@ -265,17 +265,17 @@ diff:
 import os
 import stat
 
-import yaml
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import (
     PortkeyError,
     check_private_parent,
     read_text,
     redact,
+    require_yaml,
     secret_values_of,
     values_secret_values,
     write_private_file,
+    yaml,
 )
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._values import (
     DEFAULT_NAMESPACE,
@@ -380,6 +380,7 @@ def ensure_values(module):
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    require_yaml(module)
     try:
         module.exit_json(**ensure_values(module))
     except PortkeyError as exc:

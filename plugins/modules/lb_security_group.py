@@ -93,7 +93,8 @@ options:
     type: int
     default: 5
 extends_documentation_fragment:
-  - portkey_ai.gateway.k8s_auth.with_aws
+  - portkey_ai.gateway.k8s_auth
+  - portkey_ai.gateway.k8s_auth.aws
   - ansible.builtin.action_common_attributes
   - amazon.aws.common.modules
   - amazon.aws.region.modules

@@ -21,7 +21,7 @@ description:
     without restating all the others, and it replaces a route to the same destination that points elsewhere;
     this module refuses to do that instead.
 author:
-  - portkey_ai.gateway maintainers
+  - portkey_ai.gateway maintainers (@portkey-ai)
 options:
   route_table_ids:
     description: Route tables to edit.
@@ -47,6 +47,8 @@ extends_documentation_fragment:
   - amazon.aws.region.modules
   - amazon.aws.boto3
 attributes:
+  platform:
+    platforms: posix
   check_mode:
     support: full
     details: Computes the same plan and reports it without changing anything.

@@ -398,8 +398,8 @@ def test_lb_security_group_alb_check_apply_idempotent_purge(backends, aws, core,
     ok(role(backends, 'lb_security_group', 'lb_security_group_result', **base), changed=0)
 
     # purge: drop 198.51.100.0/24 (ours), keep the foreign rule
-    run = ok(role(backends, 'lb_security_group', 'lb_security_group_result', lb_security_group_purge=True,
-                  **dict(base, lb_security_group_cidrs=[CONTROL_PLANE])), changed=1)
+    purge = dict(base, lb_security_group_cidrs=[CONTROL_PLANE], lb_security_group_purge=True)
+    run = ok(role(backends, 'lb_security_group', 'lb_security_group_result', **purge), changed=1)
     assert [r['source'] for r in run.fact()['rules_removed']] == ['198.51.100.0/24']
     assert sg_rules(aws['ec2'], sg) == {(8787, '192.0.2.0/24', 'foreign'), (8787, CONTROL_PLANE, desc)}
 
@@ -533,8 +533,8 @@ def test_log_store_issuer_url_and_inputs(backends, aws):
 def test_vpc_peering_create_idempotent_teardown(backends, aws):
     ec2 = aws['ec2']
     s = suffix()
-    vpc, _ = make_vpc(ec2, '10.50.0.0/16')
-    peer_vpc, _ = make_vpc(ec2, '10.99.0.0/16')
+    vpc = make_vpc(ec2, '10.50.0.0/16')[0]
+    peer_vpc = make_vpc(ec2, '10.99.0.0/16')[0]
     rtb = ec2.create_route_table(VpcId=vpc)['RouteTable']['RouteTableId']
     igw = ec2.create_internet_gateway()['InternetGateway']['InternetGatewayId']
     ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
@@ -578,8 +578,8 @@ def test_vpc_peering_create_idempotent_teardown(backends, aws):
 
 def test_vpc_peering_route_conflict_is_refused(backends, aws):
     ec2 = aws['ec2']
-    vpc, _ = make_vpc(ec2, '10.60.0.0/16')
-    peer_vpc, _ = make_vpc(ec2, '10.98.0.0/16')
+    vpc = make_vpc(ec2, '10.60.0.0/16')[0]
+    peer_vpc = make_vpc(ec2, '10.98.0.0/16')[0]
     rtb = ec2.create_route_table(VpcId=vpc)['RouteTable']['RouteTableId']
     igw = ec2.create_internet_gateway()['InternetGateway']['InternetGatewayId']
     ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)

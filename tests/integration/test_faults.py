@@ -275,7 +275,7 @@ def test_two_concurrent_runs_do_not_corrupt_the_release(cluster, tmp_path):
     name, ns = hv['portkey_release_name'], hv['portkey_namespace']
     changed = variant(tmp_path, cluster, hv, 'changed.yml',
                       portkey_environment=dict(hv['portkey_environment'], LOG_LEVEL='debug'))
-    procs = [start_playbook(changed, cluster) for _ in range(2)]
+    procs = [start_playbook(changed, cluster), start_playbook(changed, cluster)]
     runs = [finish(p) for p in procs]
     for run in runs:
         assert 'Traceback' not in run.output

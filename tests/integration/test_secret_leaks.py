@@ -17,7 +17,6 @@ import time
 import uuid
 from pathlib import Path
 
-import pytest
 
 from _corpus import secret_forms
 from conftest import ROOT, lab_vars, run_playbook, write_inventory
@@ -132,9 +131,9 @@ def test_secrets_only_in_the_kubernetes_secret(lab, tmp_path):
         for key, label in expected.items():
             assert env_values.get(key) == base64.b64encode(markers[label].encode()).decode(), \
                 f'{key} is not in the Secret as base64 of the {label} marker'
-        in_secret = Scanner({k: v for k, v in markers.items()})
+        in_secret = Scanner(dict(markers))
         in_secret.text('secret', decoded)
-        labels_in_secret = {label for _, label, _ in in_secret.found}
+        labels_in_secret = {found[1] for found in in_secret.found}
         missing = set(markers) - {'client_auth_changed'} - labels_in_secret
         assert not missing, f'markers missing from the Kubernetes Secrets: {sorted(missing)}'
         assert 'client_auth_changed' not in labels_in_secret, '--check changed the Secret'

@@ -15,7 +15,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import textwrap
 import threading
 import urllib.parse

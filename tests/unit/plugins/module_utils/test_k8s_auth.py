@@ -39,9 +39,10 @@ def test_aws_variant_renames_validate_certs_and_copies():
 def test_doc_fragment_mirrors_spec():
     import yaml
     from ansible_collections.portkey_ai.gateway.plugins.doc_fragments.k8s_auth import ModuleDocFragment
-    for text, spec in ((ModuleDocFragment.DOCUMENTATION, k8s_auth_spec()),
-                       (ModuleDocFragment.WITH_AWS, k8s_auth_spec(AWS_VALIDATE_CERTS_NAME))):
-        options = yaml.safe_load(text)["options"]
+    common = yaml.safe_load(ModuleDocFragment.DOCUMENTATION)["options"]
+    for variant, spec in ((ModuleDocFragment.VALIDATE_CERTS, k8s_auth_spec()),
+                          (ModuleDocFragment.AWS, k8s_auth_spec(AWS_VALIDATE_CERTS_NAME))):
+        options = dict(common, **yaml.safe_load(variant)["options"])
         assert sorted(options) == sorted(spec)
         for name, opt in spec.items():
             assert options[name]["type"] == opt["type"], name
