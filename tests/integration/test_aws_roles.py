@@ -398,7 +398,7 @@ def test_lb_security_group_alb_check_apply_idempotent_purge(backends, aws, core,
     ok(role(backends, 'lb_security_group', 'lb_security_group_result', **base), changed=0)
 
     # purge: drop 198.51.100.0/24 (ours), keep the foreign rule
-    purge = dict(base, lb_security_group_cidrs=[CONTROL_PLANE], lb_security_group_purge=True)
+    purge = {**base, 'lb_security_group_cidrs': [CONTROL_PLANE], 'lb_security_group_purge': True}
     run = ok(role(backends, 'lb_security_group', 'lb_security_group_result', **purge), changed=1)
     assert [r['source'] for r in run.fact()['rules_removed']] == ['198.51.100.0/24']
     assert sg_rules(aws['ec2'], sg) == {(8787, '192.0.2.0/24', 'foreign'), (8787, CONTROL_PLANE, desc)}

@@ -20,7 +20,8 @@ from ansible.module_utils.testing import patch_module_args
 from ansible_collections.portkey_ai.gateway.plugins.modules import gateway_info, gateway_release
 
 sys.path.insert(0, os.path.dirname(__file__))
-from test_gateway_info import lab  # noqa: E402,F401  pylint: disable=unused-import  (fixture: emulator + gateway stand-in + chart)
+# fixture lab: the emulator, the gateway stand-in and a chart
+from test_gateway_info import lab  # noqa: E402,F401 pylint: disable=unused-import
 from test_gateway_release import spec  # noqa: E402
 
 TOKEN = "awx-bearer-token-9f8e7d6c5b4a"
