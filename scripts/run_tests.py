@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / '.venv' / 'bin'
 OUT = ROOT / 'tests' / 'output' / 'make-test'
+REPORT = ROOT / 'tests' / 'output' / 'integration-report.txt'  # count lines of the reliability suites
 
 
 @dataclass
@@ -222,7 +223,9 @@ def main() -> int:
             elif stage == 'lab':
                 res = pytest_stage('lab', ['lab/tests'], lab_env())
             elif stage == 'integration':
+                REPORT.unlink(missing_ok=True)
                 res = pytest_stage('integration', ['tests/integration'], lab_env())
+                res.notes.extend(REPORT.read_text().splitlines() if REPORT.exists() else [])
             else:
                 res = stage_molecule(lab_env())
             res.seconds = time.monotonic() - t0
@@ -238,7 +241,9 @@ def main() -> int:
     print('\n==== make test summary ====')
     print(f"{'stage':<12} {'passed':>7} {'failed':>7} {'skipped':>8} {'time':>7}")
     for r in results:
-        print(f'{r.stage:<12} {r.passed:>7} {r.failed:>7} {r.skipped:>8} {r.seconds:>6.0f}s  {"; ".join(r.notes)}')
+        print(f'{r.stage:<12} {r.passed:>7} {r.failed:>7} {r.skipped:>8} {r.seconds:>6.0f}s')
+        for note in r.notes:
+            print(f'    {note}')
     cov = coverage_line()
     if cov:
         print(cov)

@@ -255,6 +255,25 @@ def host_failures(report: dict) -> dict[str, list[dict]]:
     return failures
 
 
+# Tasks that change only the controller's own files: the chart cache (the first host of a batch to need a chart
+# clones it into portkey_cache_dir). Not a change to the cluster or AWS.
+CONTROLLER_ONLY_TASKS = ('Fetch the Portkey chart at its pinned ref',)
+
+
+def host_changes(report: dict) -> dict[str, list[str]]:
+    """host -> names of the tasks that reported changed, leaving out CONTROLLER_ONLY_TASKS."""
+    changes: dict[str, list[str]] = {}
+    for play in report.get('plays', []):
+        for task in play.get('tasks', []):
+            name = task['task']['name']
+            if any(name.endswith(own) for own in CONTROLLER_ONLY_TASKS):
+                continue
+            for host, result in task.get('hosts', {}).items():
+                if result.get('changed'):
+                    changes.setdefault(host, []).append(name)
+    return changes
+
+
 def parse_json_report(stdout: str) -> dict:
     """The JSON document in the output (ansible may print warnings before it)."""
     start = stdout.find('{\n')

@@ -26,6 +26,25 @@ RECAP = re.compile(r'^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\
                    r'\s+ignored=(?P<ignored>\d+)', re.M)
 
 
+REPORT_FILE = Path(os.environ.get('PORTKEY_TEST_REPORT', ROOT / 'tests' / 'output' / 'integration-report.txt'))
+
+
+def report_line(config, line: str) -> None:
+    """Show a count line of the reliability suites (corpus, leaks, faults) on the terminal, uncaptured, and append
+    it to REPORT_FILE, which `make test` prints in its summary."""
+    REPORT_FILE.parent.mkdir(parents=True, exist_ok=True)
+    with REPORT_FILE.open('a', encoding='utf-8') as handle:
+        handle.write(line + '\n')
+    reporter = config.pluginmanager.get_plugin('terminalreporter')
+    capture = config.pluginmanager.get_plugin('capturemanager')
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line('')
+            reporter.write_line(line)
+    else:
+        print(line)
+
+
 def _require_lab() -> None:
     missing = [v for v in ('KUBECONFIG', 'PORTKEY_LAB_API_URL', 'AWS_URL', 'PORTKEY_LAB_CHART_GIT_LEGACY')
                if not os.environ.get(v)]

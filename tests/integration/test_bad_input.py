@@ -14,8 +14,8 @@ from collections import Counter
 
 import pytest
 
-from _corpus import CASES, aws_snapshot, case_vars, host_failures, parse_json_report, snapshot_diff
-from conftest import WRITE_METHODS, lab_vars, run_playbook, write_inventory
+from _corpus import CASES, aws_snapshot, case_vars, host_changes, host_failures, parse_json_report, snapshot_diff
+from conftest import WRITE_METHODS, lab_vars, report_line, run_playbook, write_inventory
 
 FORKS = '20'
 RESULTS: dict[str, dict] = {}
@@ -38,7 +38,8 @@ def corpus_run(lab, tmp_path_factory):
     requests = [r for r in lab.requests() if run.started <= float(r.get('ts', 0)) <= run.ended]
     after = aws_snapshot()
     report = parse_json_report(run.stdout)
-    return {'run': run, 'report': report, 'failures': host_failures(report), 'stats': report.get('stats', {}),
+    return {'run': run, 'report': report, 'failures': host_failures(report), 'changes': host_changes(report),
+            'stats': report.get('stats', {}),
             'requests': requests, 'aws_diff': snapshot_diff(before, after), 'namespaces': namespaces,
             'releases': releases, 'hosts': hosts, 'elapsed': elapsed}
 
@@ -46,20 +47,13 @@ def corpus_run(lab, tmp_path_factory):
 @pytest.fixture(scope='module', autouse=True)
 def _summary(request):
     yield
-    reporter = request.config.pluginmanager.get_plugin('terminalreporter')
-    capture = request.config.pluginmanager.get_plugin('capturemanager')
     tried = len(RESULTS)
     before_change = sum(1 for r in RESULTS.values() if r['failed'] and r['no_change'])
     named = sum(1 for r in RESULTS.values() if r['failed'] and r['no_change'] and r['named'])
     families = Counter(case.family for case in CASES if case.id in RESULTS)
     line = (f'bad-input corpus: {tried} cases tried, {before_change} failed before any change, {named} of them '
             f'naming the variable; families: {dict(sorted(families.items()))}')
-    if reporter is not None and capture is not None:
-        with capture.global_and_fixture_disabled():
-            reporter.write_line('')
-            reporter.write_line(line)
-    else:
-        print(line)
+    report_line(request.config, line)
 
 
 def _corpus_writes(corpus) -> list[dict]:
@@ -108,14 +102,14 @@ def test_bad_input_fails_before_any_change_naming_the_variable(case, corpus_run)
     writes = [r for r in _corpus_writes(corpus_run) if f'/namespaces/{ns}/' in r['path'] + '/']
     text = '\n'.join(f['text'] for f in failures)
     named = any(var in text for var in case.expect)
-    RESULTS[case.id] = {'failed': bool(failures), 'no_change': not writes and stats.get('changed', 0) == 0,
+    changes = corpus_run['changes'].get(case.id, [])
+    RESULTS[case.id] = {'failed': bool(failures), 'no_change': not writes and not changes,
                         'named': named, 'task': failures[0]['task'] if failures else None}
     assert failures, (f'{case.id}: the run did not fail for this host (stats {stats}); '
                       f'the bad input {case.vars or case.env or case.drop} was accepted')
     assert not writes, f'{case.id}: failed only after writing to the cluster: {writes[:10]}'
     assert named, f'{case.id}: no failure message names {case.expect}; got: {failures}'
-    assert stats.get('changed', 0) == 0, \
-        f'{case.id}: {stats.get("changed")} changed task(s) before the failure ({failures[0]["task"]})'
+    assert not changes, f'{case.id}: changed task(s) before the failure in {failures[0]["task"]!r}: {changes}'
 
 
 def test_corpus_runtime(corpus_run):

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, VENV_BIN, Lab, PlaybookRun, lab_vars, run_playbook, write_inventory
+from conftest import ROOT, VENV_BIN, Lab, PlaybookRun, lab_vars, report_line, run_playbook, write_inventory
 
 LABCTL = [str(VENV_BIN / 'python'), str(ROOT / 'lab' / 'labctl.py')]
 LAB_DIR = Path(os.environ.get('PORTKEY_LAB_DIR') or ROOT / '.lab')
@@ -112,13 +112,7 @@ def cluster():
 @pytest.fixture(scope='module', autouse=True)
 def report(request):
     yield
-    reporter = request.config.pluginmanager.getplugin('terminalreporter')
-    line = f'faults survived: {len(SURVIVED)}/{len(FAULTS)} ({", ".join(SURVIVED) or "none"})'
-    if reporter:
-        reporter.write_line('')
-        reporter.write_line(line)
-    else:
-        print(line)
+    report_line(request.config, f'faults survived: {len(SURVIVED)}/{len(FAULTS)} ({", ".join(SURVIVED) or "none"})')
 
 
 def inventory(tmp_path: Path, fc: FaultCluster, name: str = 'inv.yml', **overrides) -> tuple[Path, dict]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 
 from _corpus import secret_forms
-from conftest import ROOT, lab_vars, run_playbook, write_inventory
+from conftest import ROOT, lab_vars, report_line, run_playbook, write_inventory
 
 MAX_BYTES = 32 * 1024 * 1024
 MACHINERY = ('bash_jobs.',)  # the harness's own job folders under /tmp: not part of the project, left alone
@@ -106,7 +106,7 @@ def _secrets(lab, namespace: str) -> list[dict]:
     return (lab.get(f'/api/v1/namespaces/{namespace}/secrets') or {}).get('items', [])
 
 
-def test_secrets_only_in_the_kubernetes_secret(lab, tmp_path):
+def test_secrets_only_in_the_kubernetes_secret(lab, tmp_path, pytestconfig):
     markers = _markers()
     host = _host({})
     release, namespace = host['portkey_release_name'], host['portkey_namespace']
@@ -154,8 +154,8 @@ def test_secrets_only_in_the_kubernetes_secret(lab, tmp_path):
         outside = sorted(set(scan.found))
         print(f'secret-leak runs: deploy {deploy.ended - deploy.started:.1f}s, check {check.ended - check.started:.1f}s, '
               f'scan {time.time() - check.ended:.1f}s')
-        print(f'secret-leak scan: {len(markers)} markers, {scan.files} files scanned, '
-              f'{len(outside)} marker occurrence(s) found outside the Kubernetes Secret')
+        report_line(pytestconfig, f'secret-leak scan: {len(markers)} markers, {scan.files} files scanned, markers found '
+                                  f'outside the Kubernetes Secret and helm\'s release record: {len(outside)}')
         assert not outside, 'secrets found outside the Kubernetes Secret (where, marker, form): ' + json.dumps(outside)
     finally:
         lab.helm('uninstall', release, '-n', namespace, '--wait', '--timeout', '30s')
