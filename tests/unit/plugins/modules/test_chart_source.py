@@ -15,22 +15,18 @@ from http.server import HTTPServer, SimpleHTTPRequestHandler
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.portkey_ai.gateway.plugins.modules import chart_source
+
+sys.path.insert(0, os.path.dirname(__file__))
+from module_runner import run_module  # noqa: E402
 
 BIN = os.path.dirname(sys.executable)
 CHART_YAML = "apiVersion: v2\nname: gateway\nversion: %s\nappVersion: \"2.13.0\"\n"
 
 
 def run(args, capsys, check=False):
-    args = dict(args)
-    if check:
-        args["_ansible_check_mode"] = True
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            chart_source.main()
-    return json.loads(capsys.readouterr().out)
+    return run_module(chart_source, args, capsys, check=check)[1]
 
 
 def make_chart(path, version):

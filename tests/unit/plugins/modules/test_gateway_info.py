@@ -5,7 +5,6 @@
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
-import json
 import os
 import sys
 import threading
@@ -14,11 +13,11 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.portkey_ai.gateway.plugins.modules import gateway_info
 
 sys.path.insert(0, os.path.dirname(__file__))
+from module_runner import run_module  # noqa: E402
 from test_gateway_release import WRITES, Emulator, spec, write_chart  # noqa: E402
 from test_gateway_release import run as release_run  # noqa: E402
 
@@ -49,10 +48,7 @@ def lab(tmp_path_factory):
 
 
 def run(args, capsys):
-    with patch_module_args(dict(args)):
-        with pytest.raises(SystemExit):
-            gateway_info.main()
-    return json.loads(capsys.readouterr().out)
+    return run_module(gateway_info, args, capsys)[1]
 
 
 def test_healthy_release(lab, capsys):

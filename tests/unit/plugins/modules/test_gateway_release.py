@@ -15,9 +15,11 @@ import urllib.request
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.portkey_ai.gateway.plugins.modules import gateway_release
+
+sys.path.insert(0, os.path.dirname(__file__))
+from module_runner import run_module  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
 BIN = os.path.dirname(sys.executable)
@@ -192,18 +194,8 @@ def spec(**over):
 
 
 def run(args, capsys, check=False, diff=False):
-    args = dict(args)
-    if check:
-        args["_ansible_check_mode"] = True
-    if diff:
-        args["_ansible_diff"] = True
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            gateway_release.main()
-    out = capsys.readouterr().out
-    for secret in (SECRET_AUTH, SECRET_KEY, SECRET_PW):
-        assert secret not in out
-    return json.loads(out)
+    return run_module(gateway_release, args, capsys, check=check, diff=diff,
+                      secrets=(SECRET_AUTH, SECRET_KEY, SECRET_PW))[1]
 
 
 def subcommands(result):

@@ -9,6 +9,7 @@ __metaclass__ = type
 import hashlib
 import json
 import os
+import sys
 import stat
 
 import pytest
@@ -16,22 +17,8 @@ import yaml
 
 from ansible_collections.portkey_ai.gateway.plugins.modules import gateway_values
 
-try:
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # ansible-core < 2.19
-    import contextlib
-
-    from ansible.module_utils import basic
-    from ansible.module_utils.common.text.converters import to_bytes
-
-    @contextlib.contextmanager
-    def patch_module_args(args=None):
-        old = basic._ANSIBLE_ARGS
-        basic._ANSIBLE_ARGS = to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args or {}}))
-        try:
-            yield
-        finally:
-            basic._ANSIBLE_ARGS = old
+sys.path.insert(0, os.path.dirname(__file__))
+from module_runner import run_module  # noqa: E402
 
 CLIENT_AUTH = "ck-module-test-0123456789"
 DOCKER_PASSWORD = "dckr_pat_ABCDEFGHIJ"
@@ -52,14 +39,8 @@ def args(**overrides):
 
 
 def run(capsys, module_args, check=False, diff=False):
-    module_args = dict(module_args, _ansible_check_mode=check, _ansible_diff=diff)
-    with patch_module_args(module_args):
-        with pytest.raises(SystemExit) as exc:
-            gateway_values.main()
-    out = capsys.readouterr().out
-    for secret in (CLIENT_AUTH, DOCKER_PASSWORD, SECRET_KEY, "AKIAEXAMPLE1"):
-        assert secret not in out, "secret leaked in module output"
-    return exc.value.code, json.loads(out)
+    return run_module(gateway_values, module_args, capsys, check=check, diff=diff,
+                      secrets=(CLIENT_AUTH, DOCKER_PASSWORD, SECRET_KEY, "AKIAEXAMPLE1"))
 
 
 def warning_texts(result):

@@ -15,7 +15,6 @@ import tempfile
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.portkey_ai.gateway.plugins.modules import gateway_info, gateway_release
 
@@ -23,6 +22,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 # fixture lab: the emulator, the gateway stand-in and a chart
 from test_gateway_info import lab  # noqa: E402,F401 pylint: disable=unused-import
 from test_gateway_release import spec  # noqa: E402
+from module_runner import run_module  # noqa: E402
 
 TOKEN = "awx-bearer-token-9f8e7d6c5b4a"
 
@@ -40,12 +40,7 @@ def token_env(monkeypatch, lab, tmp_path):  # noqa: F811
 
 
 def _run(module, args, capsys):
-    with patch_module_args(dict(args)):
-        with pytest.raises(SystemExit):
-            module.main()
-    out = capsys.readouterr().out
-    assert TOKEN not in out
-    return json.loads(out)
+    return run_module(module, args, capsys, secrets=(TOKEN,))[1]
 
 
 def _private_kubeconfigs():

@@ -6,16 +6,19 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
+import os
+import sys
 
 import pytest
 
 boto3 = pytest.importorskip("boto3")
 moto = pytest.importorskip("moto")
 
-from ansible.module_utils.testing import patch_module_args  # noqa: E402
 
 from ansible_collections.portkey_ai.gateway.plugins.modules import lb_security_group  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(__file__))
+from module_runner import run_module  # noqa: E402
 
 REGION = "us-east-1"
 
@@ -47,15 +50,7 @@ def fake_service(monkeypatch, hostname, ports=(8787,)):
 
 
 def run(args, capsys, check=False, diff=False):
-    args = dict(args)
-    if check:
-        args["_ansible_check_mode"] = True
-    if diff:
-        args["_ansible_diff"] = True
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            lb_security_group.main()
-    return json.loads(capsys.readouterr().out)
+    return run_module(lb_security_group, args, capsys, check=check, diff=diff)[1]
 
 
 def ingress(ec2, sg):

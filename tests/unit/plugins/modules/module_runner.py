@@ -1,0 +1,44 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Run a module's main() in this process with the given arguments, as Ansible would, and return its result."""
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import json
+
+import pytest
+
+try:
+    from ansible.module_utils.testing import patch_module_args
+except ImportError:  # ansible-core < 2.19
+    import contextlib
+
+    from ansible.module_utils import basic
+    from ansible.module_utils.common.text.converters import to_bytes
+
+    @contextlib.contextmanager
+    def patch_module_args(args=None):
+        old = basic._ANSIBLE_ARGS
+        basic._ANSIBLE_ARGS = to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args or {}}))
+        try:
+            yield
+        finally:
+            basic._ANSIBLE_ARGS = old
+
+
+def run_module(module, args, capsys, check=False, diff=False, secrets=()):
+    """(exit code, parsed JSON result) of ``module.main()``; fails when one of ``secrets`` is in the output."""
+    args = dict(args)
+    if check:
+        args["_ansible_check_mode"] = True
+    if diff:
+        args["_ansible_diff"] = True
+    with patch_module_args(args):
+        with pytest.raises(SystemExit) as exc:
+            module.main()
+    out = capsys.readouterr().out
+    for secret in secrets:
+        assert secret not in out, "secret leaked in module output"
+    return exc.value.code, json.loads(out)
