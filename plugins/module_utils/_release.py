@@ -260,6 +260,16 @@ def pending_message(rel, name, namespace):
 
 
 ANOTHER_OPERATION = "another operation (install/upgrade/rollback) is in progress"
+
+
+def is_concurrent_operation(helm_msg):
+    """helm's errors when another run operated on the release at the same time: its lock message, or the release
+    record of the revision this run wanted to write already written by the other run (helm 3: "release: already
+    exists"; some storage drivers name the Secret sh.helm.release.v1.NAME.vN)."""
+    return (ANOTHER_OPERATION in helm_msg or "release: already exists" in helm_msg
+            or ("already exists" in helm_msg and "sh.helm.release" in helm_msg))
+
+
 POLL_SECONDS = 2.0
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
 _HELM_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
@@ -623,7 +633,7 @@ class ReleaseManager(object):
             state = "release %s is not installed in namespace %s" % (req.name, req.namespace)
         msg = "helm %s of release %s in namespace %s failed: %s; %s" % (
             verb, req.name, req.namespace, helm_msg, state)
-        if ANOTHER_OPERATION in helm_msg or ("already exists" in helm_msg and "sh.helm.release" in helm_msg):
+        if is_concurrent_operation(helm_msg):
             msg += ("; another operation on this release is in progress (a concurrent run): this run changed "
                     "nothing, rerun when it has finished")
         return PortkeyError(redact(msg, self.secrets), release=info,

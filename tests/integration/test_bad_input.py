@@ -110,6 +110,10 @@ def test_bad_input_fails_before_any_change_naming_the_variable(case, corpus_run)
     assert not writes, f'{case.id}: failed only after writing to the cluster: {writes[:10]}'
     assert named, f'{case.id}: no failure message names {case.expect}; got: {failures}'
     assert not changes, f'{case.id}: changed task(s) before the failure in {failures[0]["task"]!r}: {changes}'
+    # the summary's closing failure (what the end of the run and AWX show) names the variable too
+    summary = [f['text'] for f in failures if f['task'].endswith('Fail the clusters that failed')]
+    assert summary and any(var in summary[0] for var in case.expect), \
+        f'{case.id}: the summary does not name {case.expect}: {summary}'
 
 
 def test_corpus_runtime(corpus_run):

@@ -96,8 +96,8 @@ def test_credential_type_portkey_gateway(assets):
     assert ctype["kind"] in {"cloud", "net"}, "custom credential types must be kind cloud or net"
     fields = ctype["inputs"]["fields"]
     # the field shapes are checked for every credential type by test_credential_type_fields
-    assert sorted(f["id"] for f in fields) == ["client_auth", "organisations_to_sync", "registry_password",
-                                                "registry_username"]
+    expected = ["client_auth", "organisations_to_sync", "registry_password", "registry_username"]
+    assert sorted(f["id"] for f in fields) == expected
     assert {f["id"] for f in fields if f.get("secret")} == {"client_auth", "registry_password"}
     assert "client_auth" in ctype["inputs"]["required"]
 

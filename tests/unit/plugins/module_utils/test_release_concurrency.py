@@ -10,7 +10,8 @@ import datetime
 import pytest
 
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._release import (
-    ReleaseManager, ReleaseRequest, parse_duration, parse_helm_time, pending_age, pending_message,
+    ReleaseManager, ReleaseRequest, is_concurrent_operation, parse_duration, parse_helm_time, pending_age,
+    pending_message,
 )
 
 NOW = datetime.datetime(2025, 6, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
@@ -90,3 +91,14 @@ def test_old_pending_revision_is_not_waited_for():
 def test_pending_message_names_the_inventory_variable():
     msg = pending_message(_rel("pending-upgrade", 30), "pk", "ns")
     assert "recover_pending: rollback" in msg and "portkey_recover_pending=rollback" in msg
+
+
+@pytest.mark.parametrize("msg, concurrent", [
+    ("Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress", True),
+    ("Error: UPGRADE FAILED: release: already exists", True),
+    ('Error: secrets "sh.helm.release.v1.pk.v2" already exists', True),
+    ("Error: UPGRADE FAILED: context deadline exceeded", False),
+    ('Error: configmaps "pk-gateway" already exists', False),
+])
+def test_concurrent_operation_errors(msg, concurrent):
+    assert is_concurrent_operation(msg) is concurrent
