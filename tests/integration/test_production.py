@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import stat
 import subprocess
 import urllib.request
@@ -277,7 +278,8 @@ def test_fleet_all_clusters_in_one_run(fleet, tmp_path):
     # one audit record per cluster: 0600 in a 0700 folder, redacted values, no secrets
     assert stat.S_IMODE(records.stat().st_mode) == 0o700
     files = sorted(records.iterdir())
-    assert [f.name.split('-2')[0] for f in files] == [c.name for c in fleet]
+    # <record_name>-<YYYYmmddTHHMMSS.ffffffZ>.json (a cluster name may itself hold '-2...')
+    assert [re.sub(r'-\d{8}T\d{6}\.\d+Z\.json$', '', f.name) for f in files] == [c.name for c in fleet]
     for path, cluster in zip(files, fleet):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         doc = json.loads(path.read_text())
