@@ -224,7 +224,8 @@ def main() -> int:
                 res = pytest_stage('lab', ['lab/tests'], lab_env())
             elif stage == 'integration':
                 REPORT.unlink(missing_ok=True)
-                res = pytest_stage('integration', ['tests/integration'], lab_env())
+                res = pytest_stage('integration', ['tests/integration'],
+                                   {**lab_env(), 'PORTKEY_TEST_REPORT': str(REPORT)})
                 res.notes.extend(REPORT.read_text().splitlines() if REPORT.exists() else [])
             else:
                 res = stage_molecule(lab_env())

@@ -34,7 +34,6 @@ import shutil
 import tarfile
 import tempfile
 
-
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError, yaml
 
 SHA_RE = re.compile(r"^[0-9a-fA-F]{7,40}$")

@@ -30,10 +30,8 @@ import stat
 import tempfile
 import time
 
-
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import (
-    PortkeyError, redact, redaction_marker, values_secret_values,
-    yaml,
+    PortkeyError, redact, redaction_marker, values_secret_values, yaml,
 )
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._helm import PENDING_STATES, HelmError
 

@@ -23,7 +23,6 @@ import os
 import re
 from collections import namedtuple
 
-
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import (
     PortkeyError,
     secret_paths,

@@ -26,6 +26,7 @@ RECAP = re.compile(r'^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\
                    r'\s+ignored=(?P<ignored>\d+)', re.M)
 
 
+# `make test` (scripts/run_tests.py) names the file; a plain pytest run writes beside the other test output.
 REPORT_FILE = Path(os.environ.get('PORTKEY_TEST_REPORT', ROOT / 'tests' / 'output' / 'integration-report.txt'))
 
 
