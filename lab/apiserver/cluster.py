@@ -10,7 +10,7 @@ from typing import Any
 
 from kmock import KubernetesError
 
-from . import patching
+from . import patching, validation
 from .defaults import Defaulter, ensure_type_meta, strip_cluster_scope
 from .resources import Registry, ResourceType
 from .selectors import Requirement, labels_match
@@ -116,6 +116,7 @@ class Cluster:
 
     def _commit(self, rtype: ResourceType, obj: Obj, old: Obj | None, dry_run: bool) -> Obj:
         ensure_type_meta(rtype, obj)
+        validation.validate(rtype.kind, obj)
         self.defaulter.apply(rtype, obj, old)
         if dry_run:
             return obj

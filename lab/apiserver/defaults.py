@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import os
 from typing import Any
 
 from .resources import ResourceType
@@ -79,7 +80,9 @@ class Defaulter:
             status['loadBalancer'] = {}
         elif not (status.get('loadBalancer') or {}).get('ingress'):
             meta = obj['metadata']
-            hostname = f"{meta['name']}.{meta['namespace']}.elb.lab.local"
+            # PORTKEY_LAB_LB_HOSTNAME_FORMAT: a cloud's naming, e.g. a moto NLB's '{name}-{namespace}-1.<region>.elb...'
+            hostname = os.environ.get('PORTKEY_LAB_LB_HOSTNAME_FORMAT',
+                                      '{name}.{namespace}.elb.lab.local').format(**meta)
             status['loadBalancer'] = {'ingress': [{'hostname': hostname}]}
 
     @staticmethod

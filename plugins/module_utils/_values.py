@@ -283,7 +283,7 @@ SECTIONS = {
     "high_availability": {"zone_spread": _boolean, "max_skew": _integer(1), "topology_key": _string,
                           "when_unsatisfiable": _choice(("ScheduleAnyway", "DoNotSchedule")),
                           # the PodDisruptionBudget is not a chart value (the gateway role creates it)
-                          "pdb": _boolean},
+                          "pdb": _boolean, "pdb_min_available": _integer(1)},
     "strategy": {"max_surge": _int_or_percent, "max_unavailable": _int_or_percent},
     "dataservice": {"enabled": _boolean},
 }
@@ -681,13 +681,9 @@ def _environment(build):
 
 def _environment_values(build, env):
     secret = build.get("environment_secret", True)
-    if not secret:
-        if build.generation == "1.0":
-            build.error("portkey_environment_secret", "chart 1.0.x renders ConfigMap values unquoted, so values "
-                        "like \"false\" or \"8787\" break it; keep portkey_environment_secret: true")
-        else:
-            build.warnings.append("portkey_environment_secret is false: the environment (client auth key, "
-                                  "store keys) goes into a ConfigMap readable without Secret access")
+    if not secret and build.generation != "1.0":  # 1.0.x: refused on the final values (_environment_secret_rule)
+        build.warnings.append("portkey_environment_secret is false: the environment (client auth key, "
+                              "store keys) goes into a ConfigMap readable without Secret access")
     return {"environment": {"create": True, "secret": secret, "data": env}}
 
 
@@ -904,11 +900,37 @@ def _check_final(build, values, env):
             build.error(build.extra_var(("serviceAccount", "annotations", IRSA_ANNOTATION),
                                         "portkey_service_account.annotations.%s" % IRSA_ANNOTATION),
                         "%r is not an IAM role ARN; use arn:aws:iam::<account>:role/<name>" % (role,))
+    _environment_secret_rule(build, values)
     credentials = values.get("imageCredentials")
     if not isinstance(credentials, list) or not all(isinstance(i, dict) and i.get("name") for i in credentials):
         build.error(build.extra_var(("imageCredentials",), "portkey_image_credentials"),
                     "imageCredentials must be a list of items with a name (the chart ranges over it); "
                     "use portkey_image_credentials / portkey_image_pull_secret instead")
+
+
+def _environment_secret_rule(build, values):
+    """On chart 1.0.x the environment stays a Secret, whatever set environment.secret (input or extra values)."""
+    environment = values.get("environment") if isinstance(values.get("environment"), dict) else {}
+    if build.generation == "1.0" and environment.get("secret") is not True:
+        var = build.extra_var(("environment", "secret"), "portkey_environment_secret")
+        build.error(var, "chart 1.0.x renders a ConfigMap environment unquoted (numbers, booleans and nulls as data "
+                    "values, which the API server rejects) and readable without Secret access; remove it or set it "
+                    "to true")
+
+
+def _image_age_rule(build):
+    """Warn when a 1.7.x chart (appVersion 2.x) would run a 1.x image: the image is older than the chart."""
+    tag = build.section("image").get("tag")
+    match = re.match(r"^v?([0-9]+)\.", str(tag or ""))
+    app = re.match(r"^v?([0-9]+)\.", str(build.chart.get("app_version") or ""))
+    if build.generation != "1.7" or not match:
+        return
+    image_major, app_major = int(match.group(1)), int(app.group(1)) if app else 2
+    if image_major < app_major:
+        build.warnings.append("portkey_image.tag %s is older than the chart %s (appVersion %s): the %s.x templates "
+                              "may need settings the %s.x image lacks; set portkey_image.tag to a %s.x release"
+                              % (tag, build.chart.get("version") or "1.7.x", build.chart.get("app_version") or "2.x",
+                                 build.chart.get("version") or "1.7", image_major, app_major))
 
 
 def build_values(inputs, chart=None):
@@ -942,6 +964,7 @@ def build_values(inputs, chart=None):
         values.update(part)
     values = deep_merge(values, build.get("extra_values", {}))
     _check_final(build, values, env)
+    _image_age_rule(build)
     if build.errors:
         raise PortkeyError("%d problem(s) in the gateway values inputs" % len(build.errors), errors=build.errors)
     values["environment"]["data"] = env  # the validated, stringified environment wins over the raw merge

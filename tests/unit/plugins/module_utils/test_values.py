@@ -155,6 +155,8 @@ GOOD = [
         "service": {"type": "LoadBalancer", "port": 8787, "annotations": {"a": "b"}},
         "tolerations": [{"key": "x"}], "environment.data.LOG_STORE_BASEPATH": "5", "ingress": {"enabled": False}}),
     ("pdb-accepted", "1.7", {"high_availability": {"zone_spread": False, "pdb": True}}, {"replicaCount": 1}),
+    ("pdb-min-available", "1.0", {"high_availability": {"pdb": True, "pdb_min_available": 2}}, {"replicaCount": 1}),
+    ("environment-secret-1.0", "1.0", {"environment_secret": True}, {"environment.secret": True}),
 ]
 
 
@@ -289,6 +291,14 @@ BAD = [
     ("reserved-label", "1.7", {"pod_labels": {"app.kubernetes.io/name": "x"}},
      ["portkey_pod_labels.app.kubernetes.io/name: is a selector label"]),
     ("configmap-1.0", "1.0", {"environment_secret": False}, ["portkey_environment_secret: chart 1.0.x renders"]),
+    # the rule holds on the final, merged values: portkey_extra_values cannot turn the environment into a ConfigMap
+    ("configmap-1.0-extra-values", "1.0", {"extra_values": {"environment": {"secret": False}}},
+     ["portkey_extra_values.environment.secret: chart 1.0.x renders"]),
+    ("configmap-1.0-extra-values-string", "1.0", {"environment_secret": True,
+                                                  "extra_values": {"environment": {"secret": "false"}}},
+     ["portkey_extra_values.environment.secret: chart 1.0.x renders"]),
+    ("pdb-min-available-zero", "1.7", {"high_availability": {"pdb": True, "pdb_min_available": 0}},
+     ["portkey_high_availability.pdb_min_available: expected an integer >= 1"]),
     ("release-name", "1.7", {"release_name": "Portkey_Gateway"}, ["portkey_release_name: expected a Helm release"]),
     ("namespace", "1.7", {"namespace": "Bad NS"}, ["portkey_namespace: expected a Kubernetes name"]),
     ("generation-auto-without-chart", "auto", {}, ["portkey_chart_generation: cannot detect the chart generation"]),
@@ -355,6 +365,7 @@ def test_inputs_are_not_modified():
     ("1.7", {"environment": {"REDIS_URL": "redis://elsewhere:6379"}}, "points away from the in-cluster Redis"),
     ("1.7", {"environment": MONGO}, "LOG_STORE mongo is in maintenance mode"),
     ("1.7", {"environment_secret": "no"}, "goes into a ConfigMap"),
+    ("1.7", {"image": {"tag": "1.11.4"}}, "portkey_image.tag 1.11.4 is older than the chart"),
     ("1.7", {"replicas": 3, "autoscaling": {"enabled": True}}, "portkey_replicas is ignored"),
     ("1.7", {"high_availability": {"zone_spread": True}}, "with a single replica spreads nothing"),
     ("1.0", {"high_availability": {"zone_spread": True, "max_skew": 2}, "replicas": 2}, "max_skew/when_unsatisfiable"),
@@ -363,6 +374,14 @@ def test_inputs_are_not_modified():
 def test_warnings(generation, inputs, fragment):
     result = build(generation, **inputs)
     assert any(fragment in w for w in result.warnings), result.warnings
+
+
+def test_image_age_uses_the_chart_app_version():
+    chart = {"name": "gateway", "version": "1.7.7", "app_version": "2.13.0"}
+    assert not any("older than the chart" in w for w in build(chart=chart, image={"tag": "2.13.0"}).warnings)
+    assert any("appVersion 2.13.0" in w for w in build(chart=chart, image={"tag": "1.11.4"}).warnings)
+    legacy = {"name": "gateway", "version": "1.0.8", "app_version": "1.11.4"}
+    assert not any("older than the chart" in w for w in build("1.0", chart=legacy, image={"tag": "1.11.4"}).warnings)
 
 
 def test_unknown_environment_keys_are_kept():
