@@ -473,7 +473,7 @@ def test_log_store_s3_assume(backends, aws):
     run = ok(role(backends, 'log_store', 'log_store_role_arn', **base))
     assert run.changed >= 3
     role_arn = run.fact()
-    assert role_arn == f'arn:aws:iam::{account}:role/pk-{s}-log-store'
+    assert role_arn == f'arn:aws:iam::{account}:role/pk-{s}-localhost-log-store'
     ok(role(backends, 'log_store', 'log_store_role_arn', **base), changed=0)
 
     # the bucket: encrypted, public access blocked
@@ -483,7 +483,7 @@ def test_log_store_s3_assume(backends, aws):
     assert all(pab.values()) and len(pab) == 4
 
     # the policy: exactly the runbook's four actions on the named bucket
-    policy_arn = f'arn:aws:iam::{account}:policy/pk-{s}-log-store'
+    policy_arn = f'arn:aws:iam::{account}:policy/pk-{s}-localhost-log-store'
     version = aws['iam'].get_policy(PolicyArn=policy_arn)['Policy']['DefaultVersionId']
     doc = aws['iam'].get_policy_version(PolicyArn=policy_arn, VersionId=version)['PolicyVersion']['Document']
     doc = json.loads(doc) if isinstance(doc, str) else doc
@@ -495,7 +495,7 @@ def test_log_store_s3_assume(backends, aws):
                              ('s3:DeleteObject', f'arn:aws:s3:::{bucket}/*')])
 
     # the role: trusted by the OIDC provider for this service account only; the policy attached
-    r = aws['iam'].get_role(RoleName=f'pk-{s}-log-store')['Role']
+    r = aws['iam'].get_role(RoleName=f'pk-{s}-localhost-log-store')['Role']
     trust = r['AssumeRolePolicyDocument']
     trust = json.loads(trust) if isinstance(trust, str) else trust
     (st,) = trust['Statement']
@@ -503,7 +503,7 @@ def test_log_store_s3_assume(backends, aws):
     assert st['Action'] == 'sts:AssumeRoleWithWebIdentity'
     assert st['Condition'] == {'StringEquals': {f'{issuer}:sub': 'system:serviceaccount:portkeyai:portkey-gateway',
                                                 f'{issuer}:aud': 'sts.amazonaws.com'}}
-    attached = aws['iam'].list_attached_role_policies(RoleName=f'pk-{s}-log-store')['AttachedPolicies']
+    attached = aws['iam'].list_attached_role_policies(RoleName=f'pk-{s}-localhost-log-store')['AttachedPolicies']
     assert [p['PolicyArn'] for p in attached] == [policy_arn]
 
 
@@ -513,11 +513,11 @@ def test_log_store_issuer_url_and_inputs(backends, aws):
     run = ok(role(backends, 'log_store', 'log_store_role_arn', log_store_type='s3_assume',
                   log_store_bucket=f'portkey-logs-{s}', log_store_release_name=f'pk-{s}', log_store_region=REGION,
                   log_store_oidc_issuer_url=f'https://oidc.eks.{REGION}.amazonaws.com/id/ABC{s}/'))
-    trust = aws['iam'].get_role(RoleName=f'pk-{s}-log-store')['Role']['AssumeRolePolicyDocument']
+    trust = aws['iam'].get_role(RoleName=f'pk-{s}-localhost-log-store')['Role']['AssumeRolePolicyDocument']
     trust = json.loads(trust) if isinstance(trust, str) else trust
     assert trust['Statement'][0]['Principal']['Federated'] == \
         f'arn:aws:iam::{account}:oidc-provider/oidc.eks.{REGION}.amazonaws.com/id/ABC{s}'
-    assert run.fact().endswith(f':role/pk-{s}-log-store')
+    assert run.fact().endswith(f':role/pk-{s}-localhost-log-store')
     # s3 (static keys): no role, empty fact
     run = ok(role(backends, 'log_store', 'log_store_role_arn', log_store_type='s3',
                   log_store_bucket=f'portkey-logs-{s}', log_store_release_name=f'pk-{s}', log_store_region=REGION))

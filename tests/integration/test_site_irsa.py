@@ -38,8 +38,8 @@ def test_site_s3_assume_creates_the_role_and_annotates_the_service_account(lab, 
     try:
         run = run_playbook('site.yml', inventory)
         assert run.rc == 0, run.output[-4000:]
-        role_arn = f'arn:aws:iam::{account}:role/{release}-log-store'
-        assert iam.get_role(RoleName=f'{release}-log-store')['Role']['Arn'] == role_arn
+        role_arn = f'arn:aws:iam::{account}:role/{release}-lab-log-store'  # <release>-<cluster>-log-store
+        assert iam.get_role(RoleName=f'{release}-lab-log-store')['Role']['Arn'] == role_arn
         account_obj = lab.get(f'/api/v1/namespaces/{namespace}/serviceaccounts/{release}-sa')
         assert account_obj, f'ServiceAccount {release}-sa was not created'
         assert account_obj['metadata'].get('annotations', {}).get(IRSA_ANNOTATION) == role_arn

@@ -1,0 +1,208 @@
+"""Every shipped inventory is a tested artifact: inventories/example (chart 1.7.x from the Helm repository),
+inventories/example-1.0 (chart 1.0.8 pinned by commit) and inventories/example-two-region (two clusters, two regions,
+one account) run through render.yml and site.yml (converge, rerun changed=0, uninstall) against the lab, with only
+endpoints overridden by the one documented overlay, inventories/lab-overlay.yml.
+
+Each inventory host is an emulated cluster of the same name; its LoadBalancer Services get the DNS name of an NLB
+that the test creates in moto beforehand (what the AWS Load Balancer Controller would do), so the locked load
+balancer (lb_security_group with purge) runs for real. The two-region run is the many-clusters / many-regions test:
+each cluster's IAM role trusts only its own cluster's OIDC provider and service account, and grants only its bucket.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT, VENV_BIN, run_playbook
+
+boto3 = pytest.importorskip('boto3')
+
+OVERLAY = ROOT / 'inventories' / 'lab-overlay.yml'
+RELEASE, NAMESPACE, PORT = 'portkey-gateway', 'portkeyai', 8787
+REGIONS = {'prod-use1': 'us-east-1', 'prod-usw2': 'us-west-2'}
+CONTROL_PLANE = '44.221.117.129/32'
+LB_NAME = f'{RELEASE}-{NAMESPACE}'  # the emulator's Services get '{name}-{namespace}-1.<region>.elb.amazonaws.com'
+
+
+def _aws(service: str, region: str):
+    return boto3.client(service, endpoint_url=os.environ['AWS_URL'], region_name=region)
+
+
+def _labctl(*args: str, env: dict | None = None) -> None:
+    proc = subprocess.run([str(VENV_BIN / 'python'), str(ROOT / 'lab' / 'labctl.py'), *args], cwd=ROOT,
+                          capture_output=True, text=True, check=False, timeout=120, env={**os.environ, **(env or {})})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _load_balancer(region: str) -> str:
+    """An internet-facing NLB with its own security group, as the AWS Load Balancer Controller makes; returns the
+    group id. (A world-open rule someone else added on the port is the lb_security_group role's own test.)"""
+    ec2, elbv2 = _aws('ec2', region), _aws('elbv2', region)
+    found = [lb for lb in elbv2.describe_load_balancers()['LoadBalancers'] if lb['LoadBalancerName'] == LB_NAME]
+    if found:
+        return found[0]['SecurityGroups'][0]
+    vpc = ec2.create_vpc(CidrBlock='10.0.0.0/16')['Vpc']['VpcId']
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f'10.0.{i}.0/24', AvailabilityZone=f'{region}{zone}')
+               ['Subnet']['SubnetId'] for i, zone in ((1, 'a'), (2, 'b'))]
+    group = ec2.create_security_group(GroupName=f'k8s-{LB_NAME}', Description='NLB', VpcId=vpc)['GroupId']
+    elbv2.create_load_balancer(Name=LB_NAME, Subnets=subnets, SecurityGroups=[group], Type='network',
+                               Scheme='internet-facing')
+    return group
+
+
+@pytest.fixture(scope='module')
+def clusters(lab):
+    """One emulated cluster per inventory host, each in front of an NLB of its region in moto."""
+    groups = {}
+    for host, region in REGIONS.items():
+        groups[host] = _load_balancer(region)
+        _labctl('cluster-up', host,
+                env={'PORTKEY_LAB_LB_HOSTNAME_FORMAT': '{name}-{namespace}-1.%s.elb.amazonaws.com' % region})
+    try:
+        yield groups
+    finally:
+        _labctl('cluster-down', *REGIONS)
+
+
+def _args(playbook: str, inventory: str, *args: str) -> list[str]:
+    return [str(VENV_BIN / 'ansible-playbook'), str(ROOT / playbook), '-i', str(ROOT / 'inventories' / inventory),
+            '-e', f'@{OVERLAY}', *args]
+
+
+ENV = {'ANSIBLE_CALLBACK_RESULT_FORMAT': 'json', 'ANSIBLE_SHOW_CUSTOM_STATS': '1', 'ANSIBLE_NOCOLOR': '1',
+       'ANSIBLE_CONFIG': str(ROOT / 'ansible.cfg')}
+
+
+def _run(playbook: str, inventory: str, *args: str):
+    return run_playbook(playbook, ROOT / 'inventories' / inventory, '-e', f'@{OVERLAY}', *args, env=ENV, timeout=300)
+
+
+class Renders:
+    """render.yml of every example started at once in the background (no cluster: they share only the chart cache,
+    which chart_source locks), so they overlap the site.yml runs; result() waits for one."""
+
+    def __init__(self, out: Path):
+        env = {**os.environ, 'PATH': f"{VENV_BIN}:{os.environ.get('PATH', '')}", **ENV}
+        self.out = out
+        self.procs = {inventory: subprocess.Popen(
+            _args('playbooks/render.yml', inventory, '-e', f'portkey_render_dir={out}/{inventory}/{{{{ inventory_hostname }}}}'),
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for inventory in ('example', 'example-1.0', 'example-two-region')}
+        self.outputs: dict[str, str] = {}
+
+    def result(self, inventory: str) -> tuple[int, str, Path]:
+        proc = self.procs[inventory]
+        if inventory not in self.outputs:
+            self.outputs[inventory] = proc.communicate(timeout=300)[0]
+        return proc.returncode, self.outputs[inventory], self.out / inventory
+
+    def close(self) -> None:
+        for inventory, proc in self.procs.items():
+            if proc.poll() is None:
+                proc.kill()
+            if inventory not in self.outputs:
+                proc.communicate()
+
+
+@pytest.fixture(scope='module')
+def renders(tmp_path_factory):
+    started = Renders(tmp_path_factory.mktemp('rendered'))
+    try:
+        yield started
+    finally:
+        started.close()
+
+
+def _summary(output: str) -> dict:
+    start = output.index('CUSTOM STATS')
+    return json.JSONDecoder().raw_decode(output[output.index('{', start):])[0]['portkey_summary']
+
+
+def _release(host: str) -> dict | None:
+    kubeconfig = Path(os.environ['PORTKEY_LAB_DIR']) / 'clusters' / host / 'kubeconfig'
+    out = subprocess.run([str(VENV_BIN / 'helm'), '--kubeconfig', str(kubeconfig), 'list', '-n', NAMESPACE, '-a',
+                          '-o', 'json'], capture_output=True, text=True, check=False)
+    items = [r for r in json.loads(out.stdout or '[]') if r['name'] == RELEASE]
+    return items[0] if items else None
+
+
+def _converge_rerun_uninstall(inventory: str, hosts: list[str], chart: str, groups: dict, renders: Renders) -> dict:
+    """render.yml's result, then site.yml twice (the rerun changes nothing), then uninstall; returns the summary."""
+    started = time.time()
+    rc, output, folder = renders.result(inventory)
+    assert rc == 0, output[-4000:]
+    for host in hosts:
+        manifests = (folder / host / 'manifests.yaml').read_text()
+        assert f'helm.sh/chart: gateway-{chart}' in manifests
+        assert os.environ['PORTKEY_LAB_CLIENT_AUTH'] not in manifests  # redacted placeholders only
+    try:
+        first = _run('site.yml', inventory)
+        assert first.rc == 0, first.output[-6000:]
+        summary = _summary(first.stdout)
+        for host in hosts:
+            assert _release(host)['chart'] == f'gateway-{chart}'
+            assert summary[host]['status'] == 'healthy', summary
+            # the load balancer is open to the control plane only
+            rules = _aws('ec2', REGIONS[host]).describe_security_groups(GroupIds=[groups[host]])
+            ranges = [r['CidrIp'] for p in rules['SecurityGroups'][0]['IpPermissions']
+                      if p.get('FromPort') == PORT for r in p['IpRanges']]
+            assert ranges == [CONTROL_PLANE], ranges
+        rerun = _run('site.yml', inventory)
+        assert rerun.rc == 0, rerun.output[-6000:]
+        assert {host: rerun.changed(host) for host in hosts} == dict.fromkeys(hosts, 0), rerun.output[-6000:]
+        return summary
+    finally:
+        removed = _run('playbooks/uninstall.yml', inventory)
+        assert removed.rc == 0, removed.output[-4000:]
+        assert all(_release(host) is None for host in hosts)
+        for record in (ROOT / 'records').glob('prod-*.json'):  # the examples' audit records, this run's only
+            if record.stat().st_mtime >= started:
+                record.unlink()
+
+
+def test_example_inventory_1_7(renders, clusters):
+    summary = _converge_rerun_uninstall('example', ['prod-use1'], '1.7.7', clusters, renders)
+    endpoint = summary['prod-use1']['endpoint']
+    assert endpoint['hostname'] == f'{LB_NAME}-1.us-east-1.elb.amazonaws.com'
+    assert (endpoint['port'], endpoint['allowed_cidrs']) == (PORT, [CONTROL_PLANE])
+
+
+def test_example_inventory_1_0(renders, clusters):
+    _converge_rerun_uninstall('example-1.0', ['prod-use1'], '1.0.8', clusters, renders)
+
+
+def _document(doc):
+    return json.loads(doc) if isinstance(doc, str) else doc
+
+
+def test_example_two_regions_one_account(renders, clusters):
+    """Two clusters in two regions in one run: per-cluster IAM roles, each trusting only its own cluster's service
+    account (through its own OIDC provider) and granting only its own bucket."""
+    hosts = list(REGIONS)
+    _converge_rerun_uninstall('example-two-region', hosts, '1.7.7', clusters, renders)
+    inventory = yaml.safe_load((ROOT / 'inventories' / 'example-two-region' / 'hosts.yml').read_text())
+    iam = _aws('iam', 'us-east-1')
+    for host in hosts:
+        hostvars = inventory['portkey_gateways']['hosts'][host]
+        role = iam.get_role(RoleName=f'{RELEASE}-{host}-log-store')['Role']
+        (statement,) = _document(role['AssumeRolePolicyDocument'])['Statement']
+        provider = hostvars['portkey_eks_oidc_provider_arn']
+        issuer = provider.split(':oidc-provider/', 1)[1]
+        assert statement['Principal'] == {'Federated': provider}
+        assert statement['Condition'] == {'StringEquals': {
+            f'{issuer}:sub': f'system:serviceaccount:{NAMESPACE}:portkey-gateway', f'{issuer}:aud': 'sts.amazonaws.com'}}
+        (attached,) = iam.list_attached_role_policies(RoleName=role['RoleName'])['AttachedPolicies']
+        assert attached['PolicyName'] == f'{RELEASE}-{host}-log-store'
+        policy = iam.get_policy(PolicyArn=attached['PolicyArn'])['Policy']
+        document = _document(iam.get_policy_version(PolicyArn=attached['PolicyArn'],
+                                                    VersionId=policy['DefaultVersionId'])['PolicyVersion']['Document'])
+        resources = {r for statement in document['Statement'] for r in statement['Resource']}
+        assert resources == {f'arn:aws:s3:::portkey-logs-{host}', f'arn:aws:s3:::portkey-logs-{host}/*'}
+        assert _aws('s3', REGIONS[host]).get_bucket_location(Bucket=f'portkey-logs-{host}')['LocationConstraint'] \
+            in ((None, 'us-east-1') if REGIONS[host] == 'us-east-1' else (REGIONS[host],))
