@@ -3,10 +3,13 @@ inventories/example-1.0 (chart 1.0.8 pinned by commit) and inventories/example-t
 one account) run through render.yml and site.yml (converge, rerun changed=0, uninstall) against the lab, with only
 endpoints overridden by the one documented overlay, inventories/lab-overlay.yml.
 
-Each inventory host is an emulated cluster of the same name; its LoadBalancer Services get the DNS name of an NLB
+Each inventory host is an emulated cluster of the same name; its LoadBalancer Service gets the DNS name of an NLB
 that the test creates in moto beforehand (what the AWS Load Balancer Controller would do), so the locked load
-balancer (lb_security_group with purge) runs for real. The two-region run is the many-clusters / many-regions test:
-each cluster's IAM role trusts only its own cluster's OIDC provider and service account, and grants only its bucket.
+balancer (lb_security_group) runs for real. The two-region run is the many-clusters / many-regions test: each
+cluster's IAM role trusts only its own cluster's OIDC provider and service account, and grants only its own bucket.
+
+Lean on 2 cores: the three renders run in the background, and the two single-cluster examples (distinct clusters,
+IAM names and load balancers) converge side by side; then the two-region example (two clusters, two forks).
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import json
 import os
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -25,9 +29,10 @@ boto3 = pytest.importorskip('boto3')
 
 OVERLAY = ROOT / 'inventories' / 'lab-overlay.yml'
 RELEASE, NAMESPACE, PORT = 'portkey-gateway', 'portkeyai', 8787
-REGIONS = {'prod-use1': 'us-east-1', 'prod-usw2': 'us-west-2'}
+CLUSTERS = {'prod-use1': 'us-east-1', 'prod-usw2': 'us-west-2', 'legacy-use1': 'us-east-1'}
 CONTROL_PLANE = '44.221.117.129/32'
-LB_NAME = f'{RELEASE}-{NAMESPACE}'  # the emulator's Services get '{name}-{namespace}-1.<region>.elb.amazonaws.com'
+ENV = {'ANSIBLE_CALLBACK_RESULT_FORMAT': 'json', 'ANSIBLE_SHOW_CUSTOM_STATS': '1', 'ANSIBLE_NOCOLOR': '1',
+       'ANSIBLE_CONFIG': str(ROOT / 'ansible.cfg')}
 
 
 def _aws(service: str, region: str):
@@ -40,34 +45,42 @@ def _labctl(*args: str, env: dict | None = None) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def _load_balancer(region: str) -> str:
-    """An internet-facing NLB with its own security group, as the AWS Load Balancer Controller makes; returns the
-    group id. (A world-open rule someone else added on the port is the lb_security_group role's own test.)"""
+def _lb_name(cluster: str) -> str:
+    return f'{cluster}-{NAMESPACE}'
+
+
+def _load_balancer(cluster: str) -> str:
+    """An internet-facing NLB with its own security group, as the AWS Load Balancer Controller makes for the
+    cluster's gateway Service; returns the group id. (A world-open rule someone else added on the port is the
+    lb_security_group role's own test.)"""
+    region = CLUSTERS[cluster]
     ec2, elbv2 = _aws('ec2', region), _aws('elbv2', region)
-    found = [lb for lb in elbv2.describe_load_balancers()['LoadBalancers'] if lb['LoadBalancerName'] == LB_NAME]
+    found = [lb for lb in elbv2.describe_load_balancers()['LoadBalancers']
+             if lb['LoadBalancerName'] == _lb_name(cluster)]
     if found:
         return found[0]['SecurityGroups'][0]
     vpc = ec2.create_vpc(CidrBlock='10.0.0.0/16')['Vpc']['VpcId']
     subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f'10.0.{i}.0/24', AvailabilityZone=f'{region}{zone}')
                ['Subnet']['SubnetId'] for i, zone in ((1, 'a'), (2, 'b'))]
-    group = ec2.create_security_group(GroupName=f'k8s-{LB_NAME}', Description='NLB', VpcId=vpc)['GroupId']
-    elbv2.create_load_balancer(Name=LB_NAME, Subnets=subnets, SecurityGroups=[group], Type='network',
+    group = ec2.create_security_group(GroupName=f'k8s-{_lb_name(cluster)}', Description='NLB', VpcId=vpc)['GroupId']
+    elbv2.create_load_balancer(Name=_lb_name(cluster), Subnets=subnets, SecurityGroups=[group], Type='network',
                                Scheme='internet-facing')
     return group
 
 
 @pytest.fixture(scope='module')
 def clusters(lab):
-    """One emulated cluster per inventory host, each in front of an NLB of its region in moto."""
+    """One emulated cluster per inventory host, each in front of its own NLB in its region in moto (moto names an
+    NLB's DNS '<name>-1.<region>.elb.amazonaws.com'); host -> the NLB's security group."""
     groups = {}
-    for host, region in REGIONS.items():
-        groups[host] = _load_balancer(region)
-        _labctl('cluster-up', host,
-                env={'PORTKEY_LAB_LB_HOSTNAME_FORMAT': '{name}-{namespace}-1.%s.elb.amazonaws.com' % region})
+    for cluster, region in CLUSTERS.items():
+        groups[cluster] = _load_balancer(cluster)
+        _labctl('cluster-up', cluster, env={
+            'PORTKEY_LAB_LB_HOSTNAME_FORMAT': f'{cluster}-{{namespace}}-1.{region}.elb.amazonaws.com'})
     try:
         yield groups
     finally:
-        _labctl('cluster-down', *REGIONS)
+        _labctl('cluster-down', *CLUSTERS)
 
 
 def _args(playbook: str, inventory: str, *args: str) -> list[str]:
@@ -75,12 +88,8 @@ def _args(playbook: str, inventory: str, *args: str) -> list[str]:
             '-e', f'@{OVERLAY}', *args]
 
 
-ENV = {'ANSIBLE_CALLBACK_RESULT_FORMAT': 'json', 'ANSIBLE_SHOW_CUSTOM_STATS': '1', 'ANSIBLE_NOCOLOR': '1',
-       'ANSIBLE_CONFIG': str(ROOT / 'ansible.cfg')}
-
-
-def _run(playbook: str, inventory: str, *args: str):
-    return run_playbook(playbook, ROOT / 'inventories' / inventory, '-e', f'@{OVERLAY}', *args, env=ENV, timeout=300)
+def _run(playbook: str, inventory: str):
+    return run_playbook(playbook, ROOT / 'inventories' / inventory, '-e', f'@{OVERLAY}', env=ENV, timeout=300)
 
 
 class Renders:
@@ -91,7 +100,8 @@ class Renders:
         env = {**os.environ, 'PATH': f"{VENV_BIN}:{os.environ.get('PATH', '')}", **ENV}
         self.out = out
         self.procs = {inventory: subprocess.Popen(
-            _args('playbooks/render.yml', inventory, '-e', f'portkey_render_dir={out}/{inventory}/{{{{ inventory_hostname }}}}'),
+            _args('playbooks/render.yml', inventory,
+                  '-e', f'portkey_render_dir={out}/{inventory}/{{{{ inventory_hostname }}}}'),
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             for inventory in ('example', 'example-1.0', 'example-two-region')}
         self.outputs: dict[str, str] = {}
@@ -124,16 +134,18 @@ def _summary(output: str) -> dict:
     return json.JSONDecoder().raw_decode(output[output.index('{', start):])[0]['portkey_summary']
 
 
-def _release(host: str) -> dict | None:
-    kubeconfig = Path(os.environ['PORTKEY_LAB_DIR']) / 'clusters' / host / 'kubeconfig'
+def _release(cluster: str) -> dict | None:
+    kubeconfig = Path(os.environ['PORTKEY_LAB_DIR']) / 'clusters' / cluster / 'kubeconfig'
     out = subprocess.run([str(VENV_BIN / 'helm'), '--kubeconfig', str(kubeconfig), 'list', '-n', NAMESPACE, '-a',
                           '-o', 'json'], capture_output=True, text=True, check=False)
     items = [r for r in json.loads(out.stdout or '[]') if r['name'] == RELEASE]
     return items[0] if items else None
 
 
-def _converge_rerun_uninstall(inventory: str, hosts: list[str], chart: str, groups: dict, renders: Renders) -> dict:
+def _converge_rerun_uninstall(inventory: str, chart: str, groups: dict, renders: Renders) -> dict:
     """render.yml's result, then site.yml twice (the rerun changes nothing), then uninstall; returns the summary."""
+    hosts = list(yaml.safe_load((ROOT / 'inventories' / inventory / 'hosts.yml').read_text())
+                 ['portkey_gateways']['hosts'])
     started = time.time()
     rc, output, folder = renders.result(inventory)
     assert rc == 0, output[-4000:]
@@ -148,8 +160,13 @@ def _converge_rerun_uninstall(inventory: str, hosts: list[str], chart: str, grou
         for host in hosts:
             assert _release(host)['chart'] == f'gateway-{chart}'
             assert summary[host]['status'] == 'healthy', summary
+            assert summary[host]['warnings'] == [], summary[host]  # a shipped example runs without a warning
+            endpoint = summary[host]['endpoint']
+            assert endpoint['hostname'] == f'{_lb_name(host)}-1.{CLUSTERS[host]}.elb.amazonaws.com'
+            assert (endpoint['port'], endpoint['allowed_cidrs']) == (PORT, [CONTROL_PLANE])
+            assert endpoint['load_balancer_scheme'] == 'internet-facing'
             # the load balancer is open to the control plane only
-            rules = _aws('ec2', REGIONS[host]).describe_security_groups(GroupIds=[groups[host]])
+            rules = _aws('ec2', CLUSTERS[host]).describe_security_groups(GroupIds=[groups[host]])
             ranges = [r['CidrIp'] for p in rules['SecurityGroups'][0]['IpPermissions']
                       if p.get('FromPort') == PORT for r in p['IpRanges']]
             assert ranges == [CONTROL_PLANE], ranges
@@ -161,20 +178,19 @@ def _converge_rerun_uninstall(inventory: str, hosts: list[str], chart: str, grou
         removed = _run('playbooks/uninstall.yml', inventory)
         assert removed.rc == 0, removed.output[-4000:]
         assert all(_release(host) is None for host in hosts)
-        for record in (ROOT / 'records').glob('prod-*.json'):  # the examples' audit records, this run's only
-            if record.stat().st_mtime >= started:
-                record.unlink()
+        for host in hosts:  # the examples' audit records (portkey_record_dir), this run's only
+            for record in (ROOT / 'records').glob(f'{host}-*.json'):
+                if record.stat().st_mtime >= started:
+                    record.unlink()
 
 
-def test_example_inventory_1_7(renders, clusters):
-    summary = _converge_rerun_uninstall('example', ['prod-use1'], '1.7.7', clusters, renders)
-    endpoint = summary['prod-use1']['endpoint']
-    assert endpoint['hostname'] == f'{LB_NAME}-1.us-east-1.elb.amazonaws.com'
-    assert (endpoint['port'], endpoint['allowed_cidrs']) == (PORT, [CONTROL_PLANE])
-
-
-def test_example_inventory_1_0(renders, clusters):
-    _converge_rerun_uninstall('example-1.0', ['prod-use1'], '1.0.8', clusters, renders)
+def test_example_and_example_1_0(renders, clusters):
+    """The single-cluster examples side by side: chart 1.7.7 from the Helm repository, chart 1.0.8 from git."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        current = pool.submit(_converge_rerun_uninstall, 'example', '1.7.7', clusters, renders)
+        legacy = pool.submit(_converge_rerun_uninstall, 'example-1.0', '1.0.8', clusters, renders)
+        assert current.result()['prod-use1']['chart_version'] == '1.7.7'
+        assert legacy.result()['legacy-use1']['chart_version'] == '1.0.8'
 
 
 def _document(doc):
@@ -184,11 +200,10 @@ def _document(doc):
 def test_example_two_regions_one_account(renders, clusters):
     """Two clusters in two regions in one run: per-cluster IAM roles, each trusting only its own cluster's service
     account (through its own OIDC provider) and granting only its own bucket."""
-    hosts = list(REGIONS)
-    _converge_rerun_uninstall('example-two-region', hosts, '1.7.7', clusters, renders)
+    _converge_rerun_uninstall('example-two-region', '1.7.7', clusters, renders)
     inventory = yaml.safe_load((ROOT / 'inventories' / 'example-two-region' / 'hosts.yml').read_text())
     iam = _aws('iam', 'us-east-1')
-    for host in hosts:
+    for host in ('prod-use1', 'prod-usw2'):
         hostvars = inventory['portkey_gateways']['hosts'][host]
         role = iam.get_role(RoleName=f'{RELEASE}-{host}-log-store')['Role']
         (statement,) = _document(role['AssumeRolePolicyDocument'])['Statement']
@@ -204,5 +219,5 @@ def test_example_two_regions_one_account(renders, clusters):
                                                     VersionId=policy['DefaultVersionId'])['PolicyVersion']['Document'])
         resources = {r for statement in document['Statement'] for r in statement['Resource']}
         assert resources == {f'arn:aws:s3:::portkey-logs-{host}', f'arn:aws:s3:::portkey-logs-{host}/*'}
-        assert _aws('s3', REGIONS[host]).get_bucket_location(Bucket=f'portkey-logs-{host}')['LocationConstraint'] \
-            in ((None, 'us-east-1') if REGIONS[host] == 'us-east-1' else (REGIONS[host],))
+        location = _aws('s3', CLUSTERS[host]).get_bucket_location(Bucket=f'portkey-logs-{host}')['LocationConstraint']
+        assert location == (None if CLUSTERS[host] == 'us-east-1' else CLUSTERS[host])
