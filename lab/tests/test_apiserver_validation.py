@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from test_apiserver import Emulator, emulator  # noqa: F401  (the fixture)
+from test_apiserver import Emulator, _start
+
+
+@pytest.fixture(scope='module')
+def emulator(tmp_path_factory) -> Emulator:
+    """One emulator for the module (each case uses its own object names)."""
+    yield from _start(tmp_path_factory.mktemp('validation'))
 
 
 @pytest.mark.parametrize('body, fragment', [
@@ -18,13 +24,13 @@ from test_apiserver import Emulator, emulator  # noqa: F401  (the fixture)
     ({'metadata': {'name': 'x' * 254}, 'data': {}}, 'at most 253 characters'),
     ({'metadata': {'name': 'env', 'labels': {'a': 'v' * 64}}}, 'metadata.labels: Invalid value'),
 ])
-def test_invalid_configmaps_are_refused(emulator: Emulator, body: dict, fragment: str) -> None:  # noqa: F811
+def test_invalid_configmaps_are_refused(emulator: Emulator, body: dict, fragment: str) -> None:
     status, answer = emulator.api('POST', '/api/v1/namespaces/default/configmaps', body)
     assert (status, answer['reason']) == (422, 'Invalid') and fragment in answer['message'], answer
     assert emulator.api('GET', '/api/v1/namespaces/default/configmaps/env')[0] == 404
 
 
-def test_secret_and_service_rules_and_valid_objects(emulator: Emulator, tmp_path: Path) -> None:  # noqa: F811
+def test_secret_and_service_rules_and_valid_objects(emulator: Emulator, tmp_path: Path) -> None:
     api = emulator.api
     status, answer = api('POST', '/api/v1/namespaces/default/secrets',
                          {'metadata': {'name': 's'}, 'stringData': {'PORTKEY_CLIENT_AUTH': 12}})
