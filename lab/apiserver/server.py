@@ -57,7 +57,8 @@ class RequestLog:
         self._file: IO[str] = path.open('a', encoding='utf-8')
 
     def record(self, request: web.BaseRequest) -> None:
-        entry = {'method': request.method, 'path': request.path, 'query': request.query_string, 'ts': time.time()}
+        entry = {'method': request.method, 'path': request.path, 'query': request.query_string, 'ts': time.time(),
+                 'agent': request.headers.get('User-Agent', '')}
         self._entries.append(entry)
         self._file.write(json.dumps(entry) + '\n')
         self._file.flush()
