@@ -208,8 +208,10 @@ def run_exec_plugin(user, timeout=60):
     env = dict(os.environ)
     env.update(dict((e.get("name"), e.get("value")) for e in spec.get("env") or [] if e.get("name")))
     try:
-        proc = subprocess.run([spec.get("command", "")] + list(spec.get("args") or []), env=env, timeout=timeout,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+        # controller side (the filter plugin): no AnsibleModule.run_command here
+        proc = subprocess.run(  # pylint: disable=ansible-bad-function
+            [spec.get("command", "")] + list(spec.get("args") or []), env=env, timeout=timeout, check=False,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
     except (OSError, subprocess.SubprocessError) as exc:
         return "cannot run %s: %s" % (spec.get("command"), exc)
     if proc.returncode == 0 and '"token"' in proc.stdout:
@@ -223,8 +225,8 @@ def credential_hint(kubeconfig=None, context=None, run_plugin=True):
     chose them and what to run. For `aws eks get-token` kubeconfigs: the plugin's own error, ``aws sso login`` /
     fresh credentials, ``aws eks update-kubeconfig``."""
     user = kubeconfig_user(kubeconfig, context)
-    where = "%s (%s, context %s)" % (CREDENTIAL_VARS, kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config",
-                                      context or "current")
+    path = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+    where = "%s (%s, context %s)" % (CREDENTIAL_VARS, path, context or "current")
     spec = user.get("exec") or {}
     args = [str(a) for a in spec.get("args") or []]
     command = os.path.basename(str(spec.get("command") or ""))

@@ -38,6 +38,7 @@ OPERATION_ACTION = {
     ('s3', 'GetBucketNotificationConfiguration'): 's3:GetBucketNotification',
     ('s3', 'DeleteBucketOwnershipControls'): 's3:PutBucketOwnershipControls',
     ('s3', 'DeleteBucketTagging'): 's3:PutBucketTagging',
+    ('s3', 'ListBucketInventoryConfigurations'): 's3:GetInventoryConfiguration',
 }
 NO_PERMISSION = {'sts:GetCallerIdentity'}   # every identity may call it
 
