@@ -37,6 +37,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
+AWS_CLI = ROOT / ".tools" / "awscli" / "bin" / "aws"   # scripts/bootstrap.sh installs it (requirements/awscli.txt)
+EKS_REGION = "us-east-1"
 CHARTS = ROOT / "lab" / "charts"
 GATEWAY_JS = ROOT / "lab/gateway/node_modules/@portkey-ai/gateway/build/start-server.js"
 HOST = "127.0.0.1"
@@ -240,9 +242,10 @@ def pick_port(preferred: int | None = None, all_interfaces: bool = False) -> int
     raise LabError("no free port found on 127.0.0.1")
 
 
-def http_ok(url: str, timeout: float = 1.0) -> bool:
+def http_ok(url: str, timeout: float = 1.0, cafile: Path | None = None) -> bool:
+    context = ssl.create_default_context(cafile=str(cafile)) if cafile else None
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
             return response.status == 200
     except (urllib.error.URLError, OSError, ValueError):
         return False
@@ -433,20 +436,40 @@ def redis_service(lab: LabDir) -> Service:
         url=lambda port: f"rediss://localhost:{port}")
 
 
+def eks_sts_url(lab: LabDir, cluster: str) -> str | None:
+    """moto's URL when the cluster has the production profile (EKS token auth, `cluster-up --eks`), else None."""
+    if cluster == DEFAULT_CLUSTER or not (lab.cluster_dir(cluster) / "profile").exists():
+        return None
+    return (read_json(lab.record("moto")) or {}).get("url") or f"http://{HOST}:0"  # no moto: nothing accepted
+
+
 def apiserver_service(lab: LabDir, cluster: str, gateway_url: str) -> Service:
     state = lab.root / "apiserver" if cluster == DEFAULT_CLUSTER else lab.cluster_dir(cluster)
     record = lab.record("apiserver") if cluster == DEFAULT_CLUSTER else state / "pid.json"
     log = lab.logs / "apiserver.log" if cluster == DEFAULT_CLUSTER else state / "apiserver.log"
+    sts_url = eks_sts_url(lab, cluster)
+    # EKS profile: https (client-go runs exec plugins only for https servers) with the lab CA's localhost cert
+    auth = ["--sts-url", sts_url, "--token-file", str(api_token_file(lab)), "--tls-cert",
+            str(lab.redis / "server.crt"), "--tls-key", str(lab.redis / "server.key")] if sts_url else []
+    scheme, cafile = ("https", lab.redis / "ca.crt") if sts_url else ("http", None)
 
     def argv(port: int) -> list[str]:
         state.mkdir(parents=True, exist_ok=True)
         return [str(VENV_BIN / "python"), "-m", APISERVER_MODULE, "--host", HOST, "--port", str(port),
-                "--state-dir", str(state), "--gateway-url", gateway_url, "--cluster-name", cluster]
+                "--state-dir", str(state), "--gateway-url", gateway_url, "--cluster-name", cluster, *auth]
+    config = {"gateway_url": gateway_url, "cluster": cluster, **({"sts_url": sts_url} if sts_url else {})}
     return Service(
         name=f"apiserver-{cluster}", record=record, log=log, argv=argv,
-        healthy=lambda port: http_ok(f"http://{HOST}:{port}/_lab/healthz"),
-        url=lambda port: f"http://{HOST}:{port}", config={"gateway_url": gateway_url, "cluster": cluster},
+        healthy=lambda port: http_ok(f"{scheme}://{HOST}:{port}/_lab/healthz", cafile=cafile),
+        url=lambda port: f"{scheme}://{HOST}:{port}", config=config,
         port_file=state / "port")
+
+
+def api_token_file(lab: LabDir) -> Path:
+    """The static bearer token production-profile emulators also accept (0600, made once)."""
+    path = lab.root / "secrets" / "api-token"
+    lab_secret(path)
+    return path
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -638,13 +661,23 @@ def git_url(lab: LabDir, name: str) -> str:
 # kubeconfig and env file
 
 
-def kubeconfig_text(name: str, url: str) -> str:
+def kubeconfig_text(name: str, url: str, sts_url: str | None = None, ca_file: Path | None = None) -> str:
+    """A static-token kubeconfig; with ``sts_url``, the EKS one: the exec plugin `aws eks get-token` (as
+    `aws eks update-kubeconfig` writes it), the AWS CLI pointed at the lab's STS (moto)."""
+    user: dict = {"token": "dummy"}
+    cluster: dict = {"server": url}
+    if sts_url:
+        cluster["certificate-authority"] = str(ca_file)
+        user = {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1", "command": str(AWS_CLI),
+            "args": ["--region", EKS_REGION, "eks", "get-token", "--cluster-name", name, "--output", "json"],
+            "env": [{"name": "AWS_ENDPOINT_URL_STS", "value": sts_url}], "interactiveMode": "Never"}}
     return yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config", "preferences": {},
-        "clusters": [{"name": name, "cluster": {"server": url}}],
+        "clusters": [{"name": name, "cluster": cluster}],
         "contexts": [{"name": name, "context": {"cluster": name, "user": name, "namespace": "default"}}],
         "current-context": name,
-        "users": [{"name": name, "user": {"token": "dummy"}}],
+        "users": [{"name": name, "user": user}],
     }, sort_keys=False)
 
 
@@ -713,7 +746,8 @@ def ensure_clusters(lab: LabDir, names: list[str], gateway_url: str) -> None:
     for name in names:
         service = apiserver_service(lab, name, gateway_url)
         record, started = service.ensure()
-        write_text(lab.cluster_dir(name) / "kubeconfig", kubeconfig_text(name, record["url"]), 0o600)
+        write_text(lab.cluster_dir(name) / "kubeconfig",
+                   kubeconfig_text(name, record["url"], eks_sts_url(lab, name), lab.redis / "ca.crt"), 0o600)
         report(service.name, record, started)
 
 
@@ -749,10 +783,19 @@ def check_cluster_name(name: str) -> None:
         raise LabError(f"bad cluster name {name!r}: use lowercase letters, digits and '-' (max 32)")
 
 
-def cmd_cluster_up(lab: LabDir, names: list[str]) -> None:
+def cmd_cluster_up(lab: LabDir, names: list[str], eks: bool = False) -> None:
     for name in names:
         check_cluster_name(name)
     require_apiserver()
+    if eks and not AWS_CLI.exists():
+        raise LabError(f"--eks needs the AWS CLI at {AWS_CLI}: run `make bootstrap`")
+    for name in names:
+        profile = lab.cluster_dir(name) / "profile"
+        if eks:
+            profile.parent.mkdir(parents=True, exist_ok=True)
+            write_text(profile, "eks\n")
+        else:
+            profile.unlink(missing_ok=True)
     ensure_clusters(lab, names, running_gateway_url(lab))
 
 
@@ -797,6 +840,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     sub.add_parser("env", parents=[common], help="print the env file path")
     for name, text in (("cluster-up", "start one more emulator per NAME"), ("cluster-down", "stop them")):
         sub.add_parser(name, parents=[common], help=text).add_argument("names", nargs="+", metavar="NAME")
+    sub.choices["cluster-up"].add_argument(
+        "--eks", action="store_true",
+        help="production profile: EKS token auth (kubeconfig with the `aws eks get-token` exec plugin)")
     args = parser.parse_args(argv)
     args.lab_dir = Path(getattr(args, "lab_dir", default_dir)).resolve()
     return args
@@ -820,7 +866,7 @@ def main(argv: list[str] | None = None) -> int:
             elif args.command == "down":
                 cmd_down(lab)
             elif args.command == "cluster-up":
-                cmd_cluster_up(lab, args.names)
+                cmd_cluster_up(lab, args.names, args.eks)
             else:
                 cmd_cluster_down(lab, args.names)
     except LabError as exc:

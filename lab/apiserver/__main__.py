@@ -7,10 +7,13 @@ import asyncio
 import logging
 import os
 import signal
+import ssl
 from pathlib import Path
 
+import aiohttp.test_utils
 import kmock
 
+from . import auth
 from .cluster import Cluster
 from .server import LabApiServer, RequestLog
 
@@ -25,6 +28,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--gateway-url', default=None, help='upstream of the services/NAME/proxy endpoint')
     parser.add_argument('--neverready-marker', default='-neverready', help='image tag suffix of never-Ready pods')
     parser.add_argument('--cluster-name', default='lab', help='name used in log lines')
+    parser.add_argument('--token-file', type=Path, default=None,
+                        help='require a bearer token: this static one (or an EKS token when --sts-url is set)')
+    parser.add_argument('--sts-url', default=None,
+                        help='accept EKS tokens (aws eks get-token), checked against this STS endpoint (moto)')
+    parser.add_argument('--tls-cert', type=Path, default=None, help='serve https with this certificate (PEM)')
+    parser.add_argument('--tls-key', type=Path, default=None, help='the key of --tls-cert')
     parser.add_argument('--log-level', default='INFO', help='DEBUG also logs every request (aiohttp access log)')
     return parser.parse_args(argv)
 
@@ -35,8 +44,22 @@ def _write_port(state_dir: Path, port: int) -> None:
     os.replace(temporary, state_dir / 'port')
 
 
+def tls_server_class(cert: Path, key: Path) -> type[aiohttp.test_utils.RawTestServer]:
+    """kmock's server class, serving https (client-go runs exec credential plugins only for https servers)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+
+    class TlsServer(aiohttp.test_utils.RawTestServer):
+        async def start_server(self, loop=None, **kwargs):  # type: ignore[no-untyped-def]
+            kwargs.setdefault('ssl', context)
+            await super().start_server(loop=loop, **kwargs)
+    return TlsServer
+
+
 async def serve(args: argparse.Namespace) -> None:
     args.state_dir.mkdir(parents=True, exist_ok=True)
+    token = args.token_file.read_text(encoding='utf-8').strip() if args.token_file else None
+    auth.configure(static_token=token, sts_url=args.sts_url, cluster_name=args.cluster_name)
     handler = LabApiServer(cluster=Cluster(args.neverready_marker), gateway_url=args.gateway_url,
                            request_log=RequestLog(args.state_dir / 'requests.jsonl'))
     stop = asyncio.Event()
@@ -44,9 +67,11 @@ async def serve(args: argparse.Namespace) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     try:
-        async with handler, kmock.Server(handler, host=args.host, port=args.port) as server:
+        tls = {'server_cls': tls_server_class(args.tls_cert, args.tls_key)} if args.tls_cert else {}
+        async with handler, kmock.Server(handler, host=args.host, port=args.port, **tls) as server:
             _write_port(args.state_dir, server.port)
-            log.info('cluster %r: Kubernetes API emulator on http://%s:%d', args.cluster_name, args.host, server.port)
+            log.info('cluster %r: Kubernetes API emulator on %s://%s:%d', args.cluster_name,
+                     'https' if args.tls_cert else 'http', args.host, server.port)
             await stop.wait()
     finally:
         await handler.close()

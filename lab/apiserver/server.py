@@ -16,7 +16,7 @@ import attrs
 import kmock
 from kmock import KubernetesError
 
-from . import protobuf, resources
+from . import auth, protobuf, resources
 from .cluster import Cluster, Matcher
 from .resources import ResourceType
 from .selectors import labels_match, parse_field_selector, parse_label_selector
@@ -57,7 +57,8 @@ class RequestLog:
         self._file: IO[str] = path.open('a', encoding='utf-8')
 
     def record(self, request: web.BaseRequest) -> None:
-        entry = {'method': request.method, 'path': request.path, 'query': request.query_string, 'ts': time.time()}
+        entry = {'method': request.method, 'path': request.path, 'query': request.query_string, 'ts': time.time(),
+                 'agent': request.headers.get('User-Agent', '')}
         self._entries.append(entry)
         self._file.write(json.dumps(entry) + '\n')
         self._file.flush()
@@ -117,6 +118,8 @@ class LabApiServer(kmock.RawHandler):
         body = await request.read()
         if not request.path.startswith('/_lab/'):
             self.request_log.record(request)
+            if not auth.authorized(request.headers, request.path):
+                return json_response(auth.unauthorized_status(), 401)
         try:
             return await self._route(request, body)
         except KubernetesError as exc:

@@ -173,3 +173,81 @@ class K8sAuth(object):
             "contexts": [{"name": "portkey", "context": {"cluster": "portkey", "user": "portkey"}}],
             "current-context": "portkey",
         }
+
+
+# -- what to run when the cluster refuses the credentials (401, or a failing exec plugin) ---------------------------
+
+CREDENTIAL_VARS = "portkey_kubeconfig / portkey_kube_context (or K8S_AUTH_KUBECONFIG / K8S_AUTH_CONTEXT)"
+
+
+def kubeconfig_user(kubeconfig=None, context=None):
+    """The ``user`` entry of the context's user in a kubeconfig (dict; {} when it cannot be read)."""
+    from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import yaml
+    if yaml is None:
+        return {}
+    paths = (kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")).split(os.pathsep)
+    try:
+        with open(paths[0]) as handle:
+            doc = yaml.safe_load(handle) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    name = context or doc.get("current-context")
+    ctx = next((c.get("context") or {} for c in doc.get("contexts") or [] if c.get("name") == name), {})
+    return next((u.get("user") or {} for u in doc.get("users") or [] if u.get("name") == ctx.get("user")), {})
+
+
+def _arg(args, flag):
+    return args[args.index(flag) + 1] if flag in args[:-1] else None
+
+
+def run_exec_plugin(user, timeout=60):
+    """Run the user's exec credential plugin as client-go would: None when it printed a credential, else the
+    plugin's error (its last stderr line)."""
+    import subprocess
+    spec = user.get("exec") or {}
+    env = dict(os.environ)
+    env.update(dict((e.get("name"), e.get("value")) for e in spec.get("env") or [] if e.get("name")))
+    try:
+        # controller side (the filter plugin): no AnsibleModule.run_command here
+        proc = subprocess.run(  # pylint: disable=ansible-bad-function
+            [spec.get("command", "")] + list(spec.get("args") or []), env=env, timeout=timeout, check=False,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return "cannot run %s: %s" % (spec.get("command"), exc)
+    if proc.returncode == 0 and '"token"' in proc.stdout:
+        return None
+    lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
+    return (lines[-1] if lines else "exit code %d" % proc.returncode)[:400]
+
+
+def credential_hint(kubeconfig=None, context=None, run_plugin=True):
+    """One paragraph for a cluster that refused the credentials (401) or whose exec plugin failed: which variables
+    chose them and what to run. For `aws eks get-token` kubeconfigs: the plugin's own error, ``aws sso login`` /
+    fresh credentials, ``aws eks update-kubeconfig``."""
+    user = kubeconfig_user(kubeconfig, context)
+    path = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+    where = "%s (%s, context %s)" % (CREDENTIAL_VARS, path, context or "current")
+    spec = user.get("exec") or {}
+    args = [str(a) for a in spec.get("args") or []]
+    command = os.path.basename(str(spec.get("command") or ""))
+    if command == "aws" and "get-token" in args:
+        cluster, region = _arg(args, "--cluster-name") or "CLUSTER", _arg(args, "--region") or "REGION"
+        profile = dict((e.get("name"), e.get("value")) for e in spec.get("env") or []).get("AWS_PROFILE") \
+            or os.environ.get("AWS_PROFILE")
+        error = run_exec_plugin(user) if run_plugin else None
+        return ("The EKS credentials of %s are missing or expired%s: the kubeconfig gets its token from "
+                "`aws eks get-token --cluster-name %s --region %s`. Run `aws sso login%s` (AWS IAM Identity Center) or "
+                "give this run valid AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / "
+                "AWS_SESSION_TOKEN; check with `aws sts get-caller-identity`), then, if the cluster was recreated or "
+                "the kubeconfig is stale, `aws eks update-kubeconfig --name %s --region %s --kubeconfig %s`; the IAM "
+                "identity also needs an EKS access entry (or aws-auth mapping) on the cluster."
+                % (where, " (aws eks get-token: %s)" % error if error else "", cluster, region,
+                   " --profile %s" % profile if profile else "", cluster, region, kubeconfig or "~/.kube/config"))
+    if spec:
+        error = run_exec_plugin(user) if run_plugin else None
+        return ("The credential plugin of %s (`%s`) gave no valid token%s: run it by hand to see why, refresh its "
+                "login, or set portkey_kubeconfig / portkey_kube_context to another user."
+                % (where, " ".join([command] + args), ": %s" % error if error else ""))
+    return ("The token or client certificate of %s is missing, wrong or expired: get a fresh kubeconfig (for EKS: "
+            "`aws eks update-kubeconfig --name CLUSTER --region REGION`) or set K8S_AUTH_API_KEY to a valid token."
+            % where)

@@ -46,6 +46,23 @@ def report_line(config, line: str) -> None:
         print(line)
 
 
+# Every AWS API call the playbooks' modules make goes to this file (tests/integration/aws_calls/sitecustomize.py),
+# for test_iam_policy.py, which checks that docs/getting-started-eks.md's controller policy allows each of them.
+AWS_CALL_LOG = Path(os.environ.get('PORTKEY_AWS_CALL_LOG', ROOT / 'tests' / 'output' / 'aws-calls.log'))
+
+
+AWS_CALL_LOG.parent.mkdir(parents=True, exist_ok=True)
+AWS_CALL_LOG.write_text('')  # one session's calls (this module is imported once per pytest run)
+os.environ['PORTKEY_AWS_CALL_LOG'] = str(AWS_CALL_LOG)
+os.environ['PYTHONPATH'] = os.pathsep.join(
+    p for p in (str(ROOT / 'tests' / 'integration' / 'aws_calls'), os.environ.get('PYTHONPATH', '')) if p)
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    """Tests marked ``after_aws_runs`` (they read AWS_CALL_LOG) run last."""
+    items.sort(key=lambda item: item.get_closest_marker('after_aws_runs') is not None)
+
+
 def _require_lab() -> None:
     missing = [v for v in ('KUBECONFIG', 'PORTKEY_LAB_API_URL', 'AWS_URL', 'PORTKEY_LAB_CHART_GIT_LEGACY')
                if not os.environ.get(v)]
