@@ -107,8 +107,10 @@ def copy_project(dest: Path) -> Path:
     return dest
 
 
-def sync_inventory(project: Path, source_path: str, env: dict) -> dict:
+def sync_inventory(project: Path, source_path: str, task_env: dict | None = None) -> dict:
     """AWX's inventory update of an SCM source: `ansible-inventory --list --export` run in the project."""
+    env = dict(os.environ, PATH=f"{VENV_BIN}:{os.environ.get('PATH', '')}", **(task_env or {}))
+    env.pop('ANSIBLE_CONFIG', None)
     proc = subprocess.run([str(VENV_BIN / 'ansible-inventory'), '-i', source_path, '--list', '--export'],
                           cwd=project, env=env, capture_output=True, text=True, check=True, timeout=120)
     return json.loads(proc.stdout)
@@ -213,14 +215,15 @@ class JobResult:
 
 
 def run_job(base: Path, template: str, *, inventory_source: str, credentials: list[tuple[str, dict]],
-            inventory_files: dict[str, str] | None = None,
+            inventory_files: dict[str, str] | None = None, inventory: dict | None = None,
             survey: dict | None = None, blank=None, launch_vars: dict | None = None, job_type: str | None = None,
             limit: str = '', task_env: dict | None = None, collections_env_key: str = 'ANSIBLE_COLLECTIONS_PATH',
             job_id: int = 1, slice_of: tuple[int, int] | None = None, timeout: int = 600) -> JobResult:
     """Launch job template `template` (from awx/assets.yml) with `credentials` [(credential type name or
     'aws' / 'kubernetes_bearer_token', inputs)], survey answers (questions not answered get `blank`: "" or None,
     or are left out with blank='omit'), and launch extra vars. `inventory_files` {path: text} are added under the
-    project's inventory_source directory (the site's own inventory in its fork of the project)."""
+    project's inventory_source directory (the site's own inventory in its fork of the project). `inventory`: the
+    result of an earlier sync (AWX syncs an inventory source once, not per job), else the job syncs it."""
     jt = job_template(template)
     pdd = Path(tempfile.mkdtemp(prefix=f'awx_{job_id}_', dir=base))
     os.chmod(pdd, 0o700)
@@ -245,9 +248,7 @@ def run_job(base: Path, template: str, *, inventory_source: str, credentials: li
                                          pdd / 'requirements_collections', EE_COLLECTION_PATHS)
 
     # inventory: the synced inventory as AWX's job inventory script
-    sync_env = dict(os.environ, PATH=f"{VENV_BIN}:{os.environ.get('PATH', '')}", **(task_env or {}))
-    sync_env.pop('ANSIBLE_CONFIG', None)
-    data = sync_inventory(project, inventory_source, sync_env)
+    data = json.loads(json.dumps(inventory)) if inventory else sync_inventory(project, inventory_source, task_env)
     if slice_of:
         data = slice_inventory(data, *slice_of)
     for host, hostvars in data.get('_meta', {}).get('hostvars', {}).items():

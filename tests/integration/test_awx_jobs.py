@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from _awx_job import ROOT, run_job
+from _awx_job import ROOT, copy_project, run_job, sync_inventory
 
 pytestmark = pytest.mark.usefixtures('lab')
 
@@ -65,7 +65,14 @@ def _inventory_files() -> dict[str, str]:
 def jobs(lab, tmp_path_factory):
     base = tmp_path_factory.mktemp('awx')
     task_env = {k: os.environ[k] for k in TASK_ENV_KEYS if k in os.environ}
-    common = dict(inventory_source=INVENTORY_SOURCE, inventory_files=_inventory_files(), task_env=task_env)
+    files = _inventory_files()
+    # the inventory source's sync (once, as AWX's inventory update), from a project copy that has the inventory
+    project = copy_project(base / 'sync' / 'project')
+    for rel, text in files.items():
+        (project / INVENTORY_SOURCE / rel).parent.mkdir(parents=True, exist_ok=True)
+        (project / INVENTORY_SOURCE / rel).write_text(text)
+    inventory = sync_inventory(project, INVENTORY_SOURCE, task_env)
+    common = dict(inventory_source=INVENTORY_SOURCE, inventory_files=files, inventory=inventory, task_env=task_env)
     results = {}
     creds, secrets = _credentials('kubeconfig')
     results['deploy'] = run_job(base, 'Portkey Gateway - Deploy', credentials=creds, blank='', job_id=11,
