@@ -167,3 +167,24 @@ def test_no_secret_in_job_output_events_or_files_left_behind(jobs):
         # AWX's injected files: private to the job's user
         for path in (job.private_data_dir / 'env').iterdir():
             assert path.stat().st_mode & 0o077 == 0, path
+
+
+def test_job_slice_has_its_own_canary_stop_rule_and_summary(tmp_path):
+    """Deploy sliced in 2 over clusters a, b, c: slice 1 runs a and c only. With portkey_serial given at launch
+    (ask_variables_on_launch) as a canary batch of one, and the canary failing on bad input (before any write), the
+    slice stops: c is not run, the summary lists exactly the slice's clusters, and the job fails."""
+    hostvars = {name: {'ansible_connection': 'local', 'ansible_python_interpreter': '{{ ansible_playbook_python }}',
+                       'portkey_chart_source': 'no-such-source', 'portkey_release_name': f'slice-{name}'}
+                for name in ('a', 'b', 'c')}
+    inventory = {'_meta': {'hostvars': hostvars}, 'all': {'children': ['portkey_gateways', 'ungrouped']},
+                 'portkey_gateways': {'hosts': sorted(hostvars)}}
+    job = run_job(tmp_path, 'Portkey Gateway - Deploy', inventory_source=INVENTORY_SOURCE, inventory=inventory,
+                  credentials=[('Portkey Gateway', {'client_auth': 'slice-' + SUFFIX, 'organisations_to_sync': 'o'})],
+                  launch_vars={'portkey_serial': [1, '100%'], 'portkey_max_fail_percentage': 0}, blank=None,
+                  slice_of=(1, 2), job_id=21)
+    assert job.status == 'failed', _explain(job)
+    summary = job.artifacts['portkey_summary']
+    assert set(summary) == {'a', 'c'}, summary
+    assert summary['a']['status'] == 'failed' and 'no-such-source' in summary['a']['msg'], summary['a']
+    assert summary['c']['status'] == 'not run' and 'roll-out stopped' in summary['c']['msg'], summary['c']
+    assert not re.search(r'^b\s+:', job.stdout, re.M)
