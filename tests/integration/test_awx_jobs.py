@@ -88,7 +88,7 @@ def jobs(lab, tmp_path_factory):
                                collections_env_key='ANSIBLE_COLLECTIONS_PATHS', **common)
     results['after_drift'] = (lab.release(RELEASE, NAMESPACE),
                               lab.get(f'/apis/networking.k8s.io/v1/namespaces/{NAMESPACE}/networkpolicies'))
-    creds_token, _ = _credentials('token')
+    creds_token = _credentials('token')[0]
     results['verify'] = run_job(base, 'Portkey Gateway - Verify', credentials=creds_token, blank=None, job_id=13,
                                 **common)
     results['uninstall'] = run_job(base, 'Portkey Gateway - Uninstall', credentials=creds_token, blank=None,

@@ -245,8 +245,8 @@ def test_drift_schedule_and_notification(assets):
     assert len(drift) == 1
     (schedule,) = [s for s in assets["schedules"] if s["unified_job_template"]["name"] == drift[0]["name"]]
     assert _ref_ok(index, schedule["unified_job_template"], "job_template")
-    assert schedule["enabled"] and re.search(r"^DTSTART;TZID=UTC:\d{8}T\d{6} RRULE:FREQ=(DAILY|HOURLY|WEEKLY)",
-                                              schedule["rrule"])
+    rrule = re.compile(r"^DTSTART;TZID=UTC:\d{8}T\d{6} RRULE:FREQ=(DAILY|HOURLY|WEEKLY)")
+    assert schedule["enabled"] and rrule.search(schedule["rrule"])
     assert schedule["natural_key"]["unified_job_template"] == schedule["unified_job_template"]
     for nt in assets["notification_templates"]:
         assert nt["notification_type"] in {"webhook", "slack", "email", "pagerduty", "mattermost", "rocketchat",
