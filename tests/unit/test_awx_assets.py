@@ -37,9 +37,12 @@ CREDENTIAL_FIELD_TYPES = {"string", "boolean"}
 # secret-looking name parts ("portkey_chart_version" is not secret; "client_auth", "registry_password" are)
 SECRET_WORDS = re.compile(r"(^|_)(pass|password|passwd|secret|token|auth|key|cred|credentials?)(_|$)", re.I)
 REQUIRED_PLAYBOOKS = {"playbooks/site.yml", "playbooks/uninstall.yml", "playbooks/rollback.yml", "playbooks/verify.yml"}
-# The extra vars the Portkey credential injects, and the inventory variables they feed (docs/awx.md).
+# The extra vars the Portkey credential injects (docs/awx.md): at least every vault_* name the inventories and docs use.
 INJECTED_VARS = {"vault_portkey_client_auth", "vault_portkey_organisations_to_sync", "vault_portkey_registry_username",
-                 "vault_portkey_registry_password"}
+                 "vault_portkey_registry_password", "vault_portkey_log_store_access_key",
+                 "vault_portkey_log_store_secret_key", "vault_portkey_redis_password",
+                 "vault_portkey_mongo_db_connection_url", "vault_portkey_clickhouse_password",
+                 "vault_mongodb_admin_password", "vault_mongodb_access_password"}
 
 
 def _read_by_playbook(playbook, variable):
@@ -81,7 +84,8 @@ def test_top_level_keys_are_awx_exportable_resources(assets):
     assert {"credential_types", "projects", "job_templates"} <= set(assets)
     singular = {"credential_types": "credential_type", "projects": "project", "job_templates": "job_template",
                 "inventory": "inventory", "inventory_sources": "inventory_source",
-                "execution_environments": "execution_environment"}
+                "execution_environments": "execution_environment", "notification_templates": "notification_template",
+                "schedules": "schedule"}
     for resource, items in assets.items():
         assert isinstance(items, list) and items, resource
         names = [i["name"] for i in items]
@@ -96,10 +100,17 @@ def test_credential_type_portkey_gateway(assets):
     assert ctype["kind"] in {"cloud", "net"}, "custom credential types must be kind cloud or net"
     fields = ctype["inputs"]["fields"]
     # the field shapes are checked for every credential type by test_credential_type_fields
-    expected = ["client_auth", "organisations_to_sync", "registry_password", "registry_username"]
-    assert sorted(f["id"] for f in fields) == expected
-    assert {f["id"] for f in fields if f.get("secret")} == {"client_auth", "registry_password"}
+    ids = {f["id"] for f in fields}
+    assert {f["id"] for f in fields if not f.get("secret")} == {"organisations_to_sync", "registry_username"}
     assert "client_auth" in ctype["inputs"]["required"]
+    # one field per injected vault_* variable, and every vault_* name of the inventories, docs and roles is injected
+    injected = ctype["injectors"]["extra_vars"]
+    assert set(injected) == INJECTED_VARS
+    assert {t.strip("{} ") for t in injected.values()} == ids
+    used = set()
+    for path in [*ROOT.glob("inventories/**/*.yml*"), *ROOT.glob("docs/*.md"), *ROOT.glob("roles/*/README.md")]:
+        used |= set(re.findall(r"\b(vault_[a-z_]+)\b", path.read_text()))
+    assert used <= INJECTED_VARS, f"vault_* names no credential field injects: {used - INJECTED_VARS}"
 
 
 def test_credential_type_fields(assets):
@@ -144,11 +155,12 @@ def test_credential_type_injectors_reference_defined_fields(assets):
                         assert ref in ids, where
                 assert re.fullmatch(r"\{\{ *[a-z_][a-z0-9_.]* *\}\}", template), template
     (portkey,) = [c for c in assets["credential_types"] if c["name"] == "Portkey Gateway"]
-    assert set(portkey["injectors"]["extra_vars"]) == INJECTED_VARS
     assert portkey["injectors"]["extra_vars"]["vault_portkey_client_auth"] == "{{ client_auth }}"
     assert "env" not in portkey["injectors"], "secrets go to extra vars the inventories reference, not env"
     (kube,) = [c for c in assets["credential_types"] if c["name"] == "Portkey Kubeconfig"]
-    assert set(kube["injectors"]["env"]) == {"K8S_AUTH_KUBECONFIG", "K8S_AUTH_CONTEXT"}
+    # an optional field renders "" when empty: K8S_AUTH_CONTEXT="" would select a context named "" (the context is
+    # the host's portkey_kube_context, or the kubeconfig's current-context)
+    assert set(kube["injectors"]["env"]) == {"K8S_AUTH_KUBECONFIG"}
 
 
 def test_surveys(assets):
@@ -169,8 +181,15 @@ def test_surveys(assets):
             assert isinstance(q["required"], bool), where
             assert re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", q["variable"]), where
             assert not SECRET_WORDS.search(q["variable"]), f"{where}: secret-looking survey variable"
+            # an optional answer can be blank ("" or null), which must not override the inventory: optional questions
+            # answer survey_<inventory variable>, which playbooks/survey_answers.yml applies only when not blank
+            variable = q["variable"]
+            if not q["required"]:
+                assert variable.startswith("survey_portkey_"), f"{where}: optional questions answer survey_portkey_*"
+                assert "import_playbook: survey_answers.yml" in (ROOT / jt["playbook"]).read_text(), where
+                variable = variable[len("survey_"):]
             # survey variables are inventory variables of contracts.md or variables the playbook's roles read
-            assert f"`{q['variable']}`" in contracts or _read_by_playbook(jt["playbook"], q["variable"]), \
+            assert f"`{variable}`" in contracts or _read_by_playbook(jt["playbook"], variable), \
                 f"{where}: neither an inventory variable in contracts.md nor read by {jt['playbook']}"
             if q["type"] in {"multiplechoice", "multiselect"}:
                 choices = q["choices"]
@@ -202,12 +221,39 @@ def test_job_templates(assets):
                 assert key.endswith("_on_launch") and isinstance(value, bool), f"{where}: {key}"
         assert jt["ask_credential_on_launch"], f"{where}: credentials are per environment and chosen at launch"
         assert jt["ask_limit_on_launch"] and jt["ask_inventory_on_launch"], where
-        if jt["playbook"] != "playbooks/verify.yml":  # mutating templates offer check mode
+        if jt["playbook"] != "playbooks/verify.yml" and jt["job_type"] == "run":  # mutating templates offer check mode
             assert jt["ask_job_type_on_launch"], f"{where}: check mode must be selectable at launch"
         for cred in jt.get("related", {}).get("credentials", []):
             assert cred["type"] == "credential" and cred.get("name"), where
-        assert yaml.safe_load(jt.get("extra_vars") or "---") in (None, {}), f"{where}: extra_vars belong in inventories"
+        extra_vars = yaml.safe_load(jt.get("extra_vars") or "---") or {}
+        assert set(extra_vars) <= {"portkey_drift_check"}, f"{where}: extra_vars belong in inventories"
+        if extra_vars.get("portkey_drift_check"):  # drift: check mode with diff, never a run; ends in a notification
+            assert jt["job_type"] == "check" and jt["diff_mode"] and not jt["ask_job_type_on_launch"], where
+            assert jt["related"]["notification_templates_error"], where
+        for ref in [n for key, refs in jt.get("related", {}).items() if key.startswith("notification_templates_")
+                    for n in refs]:
+            assert _ref_ok(index, ref, "notification_template"), where
     assert playbooks >= REQUIRED_PLAYBOOKS, REQUIRED_PLAYBOOKS - playbooks
+    (deploy,) = [jt for jt in assets["job_templates"] if jt["playbook"] == "playbooks/site.yml" and jt["job_type"] == "run"]
+    # portkey_serial / portkey_max_fail_percentage at launch; job slices spread a fleet over execution nodes
+    assert deploy["ask_variables_on_launch"] and deploy["ask_job_slice_count_on_launch"]
+
+
+def test_drift_schedule_and_notification(assets):
+    index = _by_type(assets)
+    drift = [jt for jt in assets["job_templates"] if "portkey_drift_check" in (jt.get("extra_vars") or "")]
+    assert len(drift) == 1
+    (schedule,) = [s for s in assets["schedules"] if s["unified_job_template"]["name"] == drift[0]["name"]]
+    assert _ref_ok(index, schedule["unified_job_template"], "job_template")
+    rrule = re.compile(r"^DTSTART;TZID=UTC:\d{8}T\d{6} RRULE:FREQ=(DAILY|HOURLY|WEEKLY)")
+    assert schedule["enabled"] and rrule.search(schedule["rrule"])
+    assert schedule["natural_key"]["unified_job_template"] == schedule["unified_job_template"]
+    for nt in assets["notification_templates"]:
+        assert nt["notification_type"] in {"webhook", "slack", "email", "pagerduty", "mattermost", "rocketchat",
+                                           "twilio", "grafana", "irc", "awssns"}, nt["name"]
+        assert _ref_ok(index, nt["organization"], "organization")
+        # no secret in the file: credentials and tokens of notifications are set in AWX
+        assert not {k for k in nt["notification_configuration"] if SECRET_WORDS.search(k)}, nt["name"]
 
 
 def test_project_inventory_and_ee(assets):
@@ -291,6 +337,20 @@ POST_FIELDS = {
         "job_slice_count": _INT, "webhook_service": _STR, "webhook_credential": _ID,
         "prevent_instance_group_fallback": _BOOL,
     },
+    "notification_templates": {
+        "name": {**_STR, "required": True}, "description": _STR, "organization": {**_ID, "required": True},
+        "notification_type": {"type": "choice", "choices": [[t, ""] for t in (
+            "awssns", "email", "grafana", "irc", "mattermost", "pagerduty", "rocketchat", "slack", "twilio",
+            "webhook")]},
+        "notification_configuration": _JSON, "messages": _JSON,
+    },
+    "schedules": {
+        "name": {**_STR, "required": True}, "description": _STR, "rrule": {**_STR, "required": True},
+        "enabled": _BOOL, "extra_data": _JSON, "unified_job_template": {**_ID, "required": True},
+        "inventory": _ID, "scm_branch": _STR, "job_type": _STR, "job_tags": _STR, "skip_tags": _STR, "limit": _STR,
+        "diff_mode": _BOOL, "verbosity": _INT, "execution_environment": _ID, "forks": _INT, "job_slice_count": _INT,
+        "timeout": _INT,
+    },
 }
 ROOT_KEYS = ("ping instances instance_groups config settings me dashboard organizations users execution_environments "
              "projects project_updates teams credentials credential_types credential_input_sources applications "
@@ -301,10 +361,11 @@ ROOT_KEYS = ("ping instances instance_groups config settings me dashboard organi
 # foreign keys each object type exposes under `related` (what awxkit builds natural keys from)
 FK_TYPES = {"organization": "organizations", "inventory": "inventory", "project": "projects",
             "execution_environment": "execution_environments", "default_environment": "execution_environments",
-            "source_project": "projects", "credential": "credentials"}
+            "source_project": "projects", "credential": "credentials", "unified_job_template": "job_templates"}
 TYPE_OF = {"organizations": "organization", "credential_types": "credential_type", "projects": "project",
            "inventory": "inventory", "inventory_sources": "inventory_source", "job_templates": "job_template",
-           "execution_environments": "execution_environment", "credentials": "credential"}
+           "execution_environments": "execution_environment", "credentials": "credential",
+           "notification_templates": "notification_template", "schedules": "schedule"}
 
 
 def _path_of(resource):
@@ -333,7 +394,9 @@ class FakeAWX:
                 related[key] = f"/api/v2/{_path_of(target)}/{obj[key]}/"
         if resource == "job_templates":
             related.update(credentials=base + "credentials/", survey_spec=base + "survey_spec/",
-                           labels=base + "labels/")
+                           labels=base + "labels/", schedules=base + "schedules/",
+                           **{f"notification_templates_{e}": base + f"notification_templates_{e}/"
+                              for e in ("started", "success", "error")})
         if resource == "projects":
             out.update(status="successful", created="2024-01-01T00:00:00Z")
         related["roles"] = base + "object_roles/"
@@ -494,14 +557,22 @@ def test_awx_import_against_fake_api(assets, fake_awx):
                 assert isinstance(body.get(key), int), f"{resource} {item['name']}: {key} did not resolve"
     surveys = {name: body for r, name, sub, body in fake_awx.related_posts if sub == "survey_spec"}
     for jt in assets["job_templates"]:
-        assert surveys[jt["name"]] == jt["related"]["survey_spec"]
+        assert surveys.get(jt["name"]) == jt["related"].get("survey_spec")
+    # notification templates are attached to their job templates by id
+    attached = {(name, sub, body["id"]) for r, name, sub, body in fake_awx.related_posts
+                if sub.startswith("notification_templates_")}
+    nt_ids = {o["name"]: i for i, o in fake_awx.objects["notification_templates"].items()}
+    wanted = {(jt["name"], sub, nt_ids[ref["name"]]) for jt in assets["job_templates"]
+              for sub, refs in jt["related"].items() if sub.startswith("notification_templates_") for ref in refs}
+    assert wanted and attached == wanted, (attached, wanted)
 
 
 # --------------------------------------------------------------------------- 3. playbooks/awx_configure.yml
 
 AWX_MODULES = {"credential_types": "credential_type", "execution_environments": "execution_environment",
                "projects": "project", "inventory": "inventory", "inventory_sources": "inventory_source",
-               "job_templates": "job_template"}
+               "job_templates": "job_template", "notification_templates": "notification_template",
+               "schedules": "schedule"}
 
 
 def test_awx_configure_reads_the_same_assets(assets):

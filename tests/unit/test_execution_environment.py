@@ -4,6 +4,7 @@
 build context carries the collection's Python, system and collection needs plus the pinned helm/kubectl step."""
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -71,7 +72,61 @@ def test_containerfile_installs_pinned_helm_and_kubectl(context):
 
 def test_build_context_python_requirements(context):
     names = _requirement_names((context / "_build" / "requirements.txt").read_text())
-    assert {"kubernetes", "boto3", "botocore", "pyyaml", "redis"} <= names
+    assert {"kubernetes", "boto3", "botocore", "pyyaml", "redis", "pymongo", "awscli"} <= names
+
+
+def test_final_image_checks_aws_cli_and_pymongo(context):
+    final = (context / "Containerfile").read_text().split("AS final", 1)[1]
+    assert re.search(r"RUN aws --version && /usr/bin/python3\.12 -c 'import pymongo'", final)
+
+
+# AWX sets the collections path of every job (awx/main/tasks/jobs.py build_env): the job-local
+# requirements_collections dir, then the project's ansible.cfg setting (as written there), then the EE's paths;
+# ANSIBLE_COLLECTIONS_PATHS before ansible-core 2.19 removed that name (ansible.cfg then applies), and
+# ANSIBLE_COLLECTIONS_PATH since.
+AWX_COLLECTION_PATHS = {
+    "ANSIBLE_COLLECTIONS_PATH": "{job}/requirements_collections:./collections:~/.ansible/collections:"
+                                "/usr/share/ansible/collections",
+    "ANSIBLE_COLLECTIONS_PATHS": "{job}/requirements_collections:~/.ansible/collections:/usr/share/ansible/collections",
+}
+
+
+def _syntax_check(playbook, cwd, env_key, value, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env.update({env_key: value, "HOME": str(tmp_path / "home"), "PATH": f"{BUILDER.parent}:{os.environ['PATH']}"})
+    return subprocess.run([str(BUILDER.parent / "ansible-playbook"), "--syntax-check", "-i", "localhost,", playbook],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+@pytest.mark.parametrize("env_key", sorted(AWX_COLLECTION_PATHS))
+def test_collection_resolves_from_the_project_with_awx_collection_paths(env_key, tmp_path):
+    """A job runs in the project checkout (cwd) with no ANSIBLE_CONFIG: ansible.cfg's collections_path or AWX's
+    variable (which copies it) finds portkey_ai.gateway through the checkout's collections/ link."""
+    value = AWX_COLLECTION_PATHS[env_key].format(job=tmp_path)
+    proc = _syntax_check("playbooks/site.yml", ROOT, env_key, value, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_collection_resolves_from_the_execution_environment(tmp_path):
+    """An EE with the collection installed (the built tarball) runs its playbooks from any project: no
+    collections/ link, no ansible.cfg; the EE's collections path is AWX's default /usr/share/ansible/collections,
+    stood in for by a directory of this test."""
+    galaxy = str(BUILDER.parent / "ansible-galaxy")
+    build = subprocess.run([galaxy, "collection", "build", "--output-path", str(tmp_path / "dist"), str(ROOT)],
+                           capture_output=True, text=True, timeout=300, check=False)
+    assert build.returncode == 0, build.stdout + build.stderr
+    (tarball,) = (tmp_path / "dist").glob("portkey_ai-gateway-*.tar.gz")
+    ee = tmp_path / "ee-collections"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    install = subprocess.run([galaxy, "collection", "install", "--force", "--no-deps", "-p", str(ee), str(tarball)],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert install.returncode == 0, install.stdout + install.stderr
+    assert (ee / "ansible_collections" / "portkey_ai" / "gateway" / "playbooks" / "survey_answers.yml").is_file()
+    project = tmp_path / "project"
+    project.mkdir()
+    value = f"{tmp_path}/requirements_collections:~/.ansible/collections:{ee}"
+    proc = _syntax_check("portkey_ai.gateway.site", project, "ANSIBLE_COLLECTIONS_PATH", value, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_build_context_bindep(context):
