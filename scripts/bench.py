@@ -6,6 +6,7 @@ CPU-seconds (user + system of the command and everything it started) and peak me
   converge       site.yml from an empty lab (a new release, namespace, S3 bucket and IAM policy each run)
   noop           the rerun right after (changed=0 expected)
   noop_modules   the same no-op with PORTKEY_IN_PROCESS=0 (every module of the collection started as a process)
+  noop_no_preload  the same no-op with PORTKEY_PRELOAD=0 (in-process modules, Kubernetes client not preloaded)
   peer           bench/peer.yml, the runbook's steps as a hand-written kubernetes.core + amazon.aws playbook (6 tasks):
                  its converge from empty and its rerun, same lab
   floor          scripts/bench_floor.sh (the runbook's manual steps) and its rerun, same lab
@@ -490,7 +491,7 @@ class Bench:
         return ''.join(out)
 
     def converge_and_noop(self, name: str, clusters: list[str], modules_too: bool = False) -> tuple[dict, ...]:
-        """converge, no-op (and, with modules_too, the no-op again with PORTKEY_IN_PROCESS=0)."""
+        """converge, no-op (and, with modules_too, the no-op again with PORTKEY_IN_PROCESS=0, PORTKEY_PRELOAD=0)."""
         inventory, made = self.inventory(name, clusters)
         try:
             out = [self.playbook(inventory, len(clusters), f'{name} converge'),
@@ -498,6 +499,8 @@ class Bench:
             if modules_too:
                 out.append(self.playbook(inventory, len(clusters), f'{name} no-op (modules)',
                                          env={'PORTKEY_IN_PROCESS': '0'}))
+                out.append(self.playbook(inventory, len(clusters), f'{name} no-op (no preload)',
+                                         env={'PORTKEY_PRELOAD': '0'}))
             for noop in out[1:]:
                 if noop['changed']:
                     print(f'  WARNING: {name} no-op rerun reported changed={noop["changed"]}: '
@@ -563,7 +566,8 @@ class Bench:
                 'kubectl': tool_version([str(VENV_BIN / 'kubectl'), 'version', '--client'], self.env),
                 'git': tool_version(['git', '--version'], self.env),
             },
-            'raw': {'converge': [], 'noop': [], 'noop_modules': [], 'peer_converge': [], 'peer_noop': [],
+            'raw': {'converge': [], 'noop': [], 'noop_modules': [], 'noop_no_preload': [], 'peer_converge': [],
+                    'peer_noop': [],
                     'floor_converge': [], 'floor_rerun': [],
                     **{f'fleet{n}_{kind}': [] for n in sizes for kind in ('converge', 'noop')}},
         }
@@ -577,12 +581,13 @@ class Bench:
             t0 = time.monotonic()
             # ours and the peer back to back, in alternating order, so machine noise falls on both alike
             if i % 2:
-                converge, noop, noop_modules = self.converge_and_noop(f'r{i}-single', ['lab'], modules_too=True)
+                converge, noop, noop_modules, noop_np = self.converge_and_noop(f'r{i}-single', ['lab'], True)
                 pc, pn = self.peer(f'r{i}-peer')
             else:
                 pc, pn = self.peer(f'r{i}-peer')
-                converge, noop, noop_modules = self.converge_and_noop(f'r{i}-single', ['lab'], modules_too=True)
+                converge, noop, noop_modules, noop_np = self.converge_and_noop(f'r{i}-single', ['lab'], True)
             for key, value in (('converge', converge), ('noop', noop), ('noop_modules', noop_modules),
+                               ('noop_no_preload', noop_np),
                                ('peer_converge', pc), ('peer_noop', pn)):
                 raw[key].append(value)
             fc, fr = self.floor(f'r{i}-floor')
@@ -631,6 +636,8 @@ class Bench:
             'converge_over_peer_converge': ratio(med.get('converge'), med.get('peer_converge')),
             'peak_memory_over_peer': ratio(ours_mem, peer_mem),
             'noop_over_noop_modules_cpu': ratio(cpu.get('noop'), cpu.get('noop_modules')),
+            'noop_no_preload_over_peer_noop_cpu': ratio(cpu.get('noop_no_preload'), cpu.get('peer_noop')),
+            'noop_no_preload_memory_over_peer': ratio(mem.get('noop_no_preload'), peer_mem),
             'converge_over_floor': ratio(med.get('converge'), med.get('floor_converge')),
             'noop_over_floor_rerun': ratio(med.get('noop'), med.get('floor_rerun')),
             'noop_over_converge': ratio(med.get('noop'), med.get('converge')),

@@ -17,6 +17,7 @@ It falls back to the normal module execution when the task does not run on the c
 
 ``PRELOAD``: libraries imported once in the controller's main process (the strategy loads the action class there
 before forking the workers), so the workers, also those of the ``kubernetes.core.k8s`` lookups, find them imported.
+This costs the main process about 20 MiB; ``PORTKEY_PRELOAD=0`` keeps the in-process runs without it.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -38,13 +39,14 @@ COLLECTION = "portkey_ai.gateway"
 LOCAL_CONNECTIONS = ("local", "ansible.builtin.local")
 PRELOAD = ("yaml", "kubernetes.client", "kubernetes.config", "kubernetes.dynamic")
 SWITCH = "PORTKEY_IN_PROCESS"
+PRELOAD_SWITCH = "PORTKEY_PRELOAD"
 
 
 def preload(names=PRELOAD):
     """Import the given libraries when they are installed (best effort: a missing one is the module's business).
-    Nothing when PORTKEY_IN_PROCESS is off."""
+    Nothing when PORTKEY_IN_PROCESS or PORTKEY_PRELOAD is off."""
     loaded = []
-    if not in_process_enabled():
+    if not (in_process_enabled() and in_process_enabled(switch=PRELOAD_SWITCH)):
         return loaded
     for name in names:
         try:
@@ -55,9 +57,9 @@ def preload(names=PRELOAD):
     return loaded
 
 
-def in_process_enabled(environ=None):
-    """False when PORTKEY_IN_PROCESS says 0/false/no/off."""
-    value = (environ if environ is not None else os.environ).get(SWITCH, "true")
+def in_process_enabled(environ=None, switch=SWITCH):
+    """False when the switch (PORTKEY_IN_PROCESS) says 0/false/no/off in the environment."""
+    value = (environ if environ is not None else os.environ).get(switch, "true")
     return value.strip().lower() not in ("0", "false", "no", "off")
 
 

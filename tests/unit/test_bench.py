@@ -186,7 +186,7 @@ def _raw_run(seconds, cpu, rss=80.0, changed=0):
 def _figures_doc():
     r = _raw_run
     return {'raw': {'converge': [r(20, 10, 88), r(30, 12, 90), r(25, 11, 89)], 'noop': [r(8, 5), r(9, 6), r(12, 7)],
-                    'noop_modules': [r(12, 9)] * 3,
+                    'noop_modules': [r(12, 9)] * 3, 'noop_no_preload': [r(10, 7, 85)] * 3,
                     'peer_converge': [r(22, 12, 80)] * 3, 'peer_noop': [r(9, 6, 81)] * 3,
                     'floor_converge': [{'seconds': 1.0, 'cpu_seconds': 0.2, 'max_rss_mib': 70, 'tasks': {'steps': 4}}] * 3,
                     'floor_rerun': [{'seconds': 0.5, 'cpu_seconds': 0.2, 'max_rss_mib': 70, 'tasks': {'steps': 4}}] * 3,
@@ -207,6 +207,8 @@ def test_figures_ratios_to_the_peer():
     assert ratios['converge_over_peer_converge'] == 1.136
     assert ratios['peak_memory_over_peer'] == 1.111               # 90 MiB (worst of ours) / 81 MiB (worst of the peer)
     assert ratios['noop_over_noop_modules_cpu'] == 0.667
+    assert ratios['noop_no_preload_over_peer_noop_cpu'] == 1.167
+    assert ratios['noop_no_preload_memory_over_peer'] == 1.049
     assert ratios['converge_over_floor'] == 25.0
     assert ratios['fleet10_over_fleet1_noop'] == 2.5
     assert ratios['fleet10_noop_cpu_per_cluster'] == 4.0
@@ -229,7 +231,7 @@ def test_figures_targets():
 
 def test_figures_without_a_peer_has_no_peer_ratio():
     doc = _figures_doc()
-    for key in ('peer_converge', 'peer_noop', 'noop_modules'):
+    for key in ('peer_converge', 'peer_noop', 'noop_modules', 'noop_no_preload'):
         del doc['raw'][key]
     bench.Bench.figures(doc, (1, 10))
     assert doc['ratios']['noop_over_peer_noop_cpu'] is None

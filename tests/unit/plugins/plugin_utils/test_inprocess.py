@@ -38,8 +38,9 @@ def test_preload_skips_missing_libraries():
     assert _inprocess.preload(("json", "no_such_library_portkey")) == ["json"]
 
 
-def test_preload_off_with_the_switch(monkeypatch):
-    monkeypatch.setenv(_inprocess.SWITCH, "0")
+@pytest.mark.parametrize("switch", [_inprocess.SWITCH, _inprocess.PRELOAD_SWITCH])
+def test_preload_off_with_either_switch(monkeypatch, switch):
+    monkeypatch.setenv(switch, "0")
     assert _inprocess.preload(("json",)) == []
 
 
