@@ -98,6 +98,23 @@ def _reset_module_globals():
             store.clear()
 
 
+@contextlib.contextmanager
+def _as_target():
+    """module_utils as in a module process: ansible-core 2.19+ sends module.warn() straight to the controller's
+    display when it runs in the controller; here it must land in the module's result, as in a module process."""
+    try:
+        from ansible.module_utils import _internal
+    except ImportError:  # ansible-core 2.17, 2.18
+        yield
+        return
+    before = getattr(_internal, "is_controller", False)
+    _internal.is_controller = False
+    try:
+        yield
+    finally:
+        _internal.is_controller = before
+
+
 def run_module_main(module_name, args):
     """Call ansible_collections.<collection>.plugins.modules.<module_name>.main() with args; its printed result
     and exit code. A module ends with sys.exit (exit_json / fail_json), caught here."""
@@ -110,7 +127,7 @@ def run_module_main(module_name, args):
         basic._ANSIBLE_PROFILE = profile
     rc = 0
     try:
-        with contextlib.redirect_stdout(out):
+        with _as_target(), contextlib.redirect_stdout(out):
             try:
                 module.main()
             except SystemExit as exc:

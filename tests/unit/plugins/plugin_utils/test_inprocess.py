@@ -13,7 +13,17 @@ from pathlib import Path
 import pytest
 
 from ansible.module_utils import basic
-from ansible_collections.portkey_ai.gateway.plugins.plugin_utils import _inprocess
+
+try:
+    from ansible.module_utils import _internal
+except ImportError:  # ansible-core 2.17, 2.18
+    _internal = None
+_WAS_CONTROLLER = getattr(_internal, "is_controller", False)
+from ansible_collections.portkey_ai.gateway.plugins.plugin_utils import _inprocess  # noqa: E402
+# Importing the controller side (ActionBase) marks this Python process as the controller (ansible-core 2.19+);
+# the module tests of the same pytest session run their modules as a module process would.
+if _internal is not None:
+    _internal.is_controller = _WAS_CONTROLLER
 
 ROOT = Path(__file__).resolve().parents[4]
 
@@ -71,6 +81,21 @@ def test_run_module_main_masks_no_log_values():
                        "connect_timeout": 0.5})
     assert rc == 1 and result["failed"] is True
     assert secret not in json.dumps(result)
+
+
+@pytest.mark.parametrize("controller", [True, False])
+def test_run_module_main_returns_warnings_in_the_result(monkeypatch, controller):
+    """In a worker (the controller's process) module.warn() must still land in the result, as in a module process."""
+    if _internal is not None:
+        monkeypatch.setattr(_internal, "is_controller", controller)
+    secret = "client-auth-secret-0042"
+    stdout, rc, _profile = _inprocess.run_module_main("gateway_values", {
+        "generation": "1.0", "client_auth": secret, "organisations_to_sync": "org1", "image": {"tag": "1.2.3"},
+        "image_pull_secret": "regcred"})
+    assert rc == 0 and secret not in stdout
+    assert "in-cluster Redis" in json.dumps(json.loads(stdout)["warnings"])
+    if _internal is not None:
+        assert _internal.is_controller is controller      # restored
 
 
 def test_run_module_main_resets_warnings_between_calls():
