@@ -1,13 +1,19 @@
 #!/usr/bin/env python3
 """Benchmark of site.yml in the local lab (`make bench`; see docs/benchmark.md).
 
-Measures, each over --runs runs (medians printed, raw timings kept in the JSON):
+Measures, each over --runs runs, interleaved (medians printed, raw figures kept in the JSON), wall seconds,
+CPU-seconds (user + system of the command and everything it started) and peak memory (max RSS of one process):
   converge       site.yml from an empty lab (a new release, namespace, S3 bucket and IAM policy each run)
   noop           the rerun right after (changed=0 expected)
+  noop_modules   the same no-op with PORTKEY_IN_PROCESS=0 (every module of the collection started as a process)
+  noop_no_preload  the same no-op with PORTKEY_PRELOAD=0 (in-process modules, Kubernetes client not preloaded)
+  peer           bench/peer.yml, the runbook's steps as a hand-written kubernetes.core + amazon.aws playbook (6 tasks):
+                 its converge from empty and its rerun, same lab
   floor          scripts/bench_floor.sh (the runbook's manual steps) and its rerun, same lab
   fleet-N        converge and no-op rerun over N emulated clusters (labctl cluster-up bench-1..bench-N), forks=N
-and the ratios converge/floor, noop/converge, fleet-10/fleet-1, the number of tasks executed (from the
-ansible.posix.json callback) and a per-task breakdown of the no-op runs.
+and the ratios to the peer (CPU-seconds first: wall time depends on the other load of the machine), converge/floor,
+fleet-10/fleet-1, the number of tasks executed (from the ansible.posix.json callback) and a per-task breakdown of
+the no-op runs.
 
 Writes bench-results/bench-<UTC>.json and bench-results/latest.json. Leaves the lab as it found it: every release,
 namespace, bucket and policy it made is removed and every cluster it started is stopped, also on failure or ^C.
@@ -22,13 +28,13 @@ import json
 import os
 import platform
 import re
-import resource
 import shutil
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -37,10 +43,14 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / '.venv' / 'bin'
 RESULTS_DIR = ROOT / 'bench-results'
 FLOOR_SCRIPT = ROOT / 'scripts' / 'bench_floor.sh'
+PEER_PLAYBOOK = ROOT / 'bench' / 'peer.yml'
 FLEET_SIZES = (1, 3, 10)
 QUICK_FLEET_SIZES = (1, 3)
-TARGET_NOOP_SECONDS = 10.0
 TARGET_FLEET_RATIO = 3.0
+TARGET_PEER_RATIO = 1.0          # site.yml no-op and converge against the peer's, CPU-seconds
+TARGET_MEMORY_RATIO = 1.1        # peak memory against the peer's
+# CPU-seconds per cluster of the fleet-10 no-op before issue 13 (bench of 2026-11-30: 89.8 CPU-s / 10 clusters)
+BASELINE_FLEET_NOOP_CPU_PER_CLUSTER = 8.98
 PLAYBOOK_TIMEOUT = 900
 RECAP = re.compile(r'^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)'
                    r'\s+failed=(?P<failed>\d+)\s+skipped=(?P<skipped>\d+)\s+rescued=(?P<rescued>\d+)'
@@ -188,6 +198,32 @@ def summarize(samples: list[float]) -> dict:
             'runs': [round(s, 3) for s in samples]}
 
 
+def rusage_figures(usage) -> dict:
+    """CPU-seconds (user + system) and peak memory (MiB) of a resource.struct_rusage (os.wait4: the child and
+    everything it waited for; ru_maxrss is the largest single process, in KiB on Linux)."""
+    return {'cpu_seconds': round(usage.ru_utime + usage.ru_stime, 3), 'max_rss_mib': round(usage.ru_maxrss / 1024, 1)}
+
+
+def measure(argv: list[str], env: dict, timeout: int = PLAYBOOK_TIMEOUT, cwd: Path = ROOT) -> dict:
+    """Run argv; its returncode, stdout, stderr, wall seconds, CPU-seconds and peak memory (from os.wait4, so only
+    this command and what it started are counted, whatever else runs on the machine)."""
+    with tempfile.TemporaryFile('w+') as out, tempfile.TemporaryFile('w+') as err:
+        t0 = time.monotonic()
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=err, text=True)
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        seconds = time.monotonic() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return {'returncode': proc.returncode, 'stdout': out.read(), 'stderr': err.read(),
+                'seconds': round(seconds, 3), 'timed_out': seconds >= timeout, **rusage_figures(usage)}
+
+
 def utc_stamp(now: dt.datetime | None = None) -> str:
     now = now or dt.datetime.now(dt.timezone.utc)
     return now.strftime('%Y%m%dT%H%M%SZ')
@@ -303,6 +339,21 @@ class Lab:
             errors.extend(self.remove_aws(bucket, f'{release}-log-store'))
         return errors
 
+    def remove_security_group(self, name: str) -> list[str]:
+        """The peer's security group (amazon.aws.ec2_security_group), in moto."""
+        import boto3
+        try:
+            ec2 = boto3.client('ec2', endpoint_url=self.env.get('AWS_URL'),
+                               region_name=self.env.get('AWS_REGION', 'us-east-1'),
+                               aws_access_key_id=self.env.get('AWS_ACCESS_KEY_ID', 'testing'),
+                               aws_secret_access_key=self.env.get('AWS_SECRET_ACCESS_KEY', 'testing'))
+            groups = ec2.describe_security_groups(Filters=[{'Name': 'group-name', 'Values': [name]}])
+            for group in groups['SecurityGroups']:
+                ec2.delete_security_group(GroupId=group['GroupId'])
+        except Exception as exc:  # noqa: BLE001 - report, keep cleaning the rest
+            return [f'aws cleanup security group {name}: {exc}']
+        return []
+
     def remove_aws(self, bucket: str, policy_name: str) -> list[str]:
         import boto3  # the venv has it (amazon.aws)
         errors = []
@@ -402,31 +453,30 @@ class Bench:
 
     # -- runs --------------------------------------------------------------------------------------------------
 
-    def playbook(self, inventory: Path, forks: int, label: str) -> dict:
-        argv = [str(VENV_BIN / 'ansible-playbook'), 'site.yml', '-i', str(inventory), '-f', str(forks)]
+    def playbook(self, inventory: Path | str, forks: int, label: str, playbook: str = 'site.yml',
+                 extra: tuple[str, ...] = (), env: dict | None = None) -> dict:
+        argv = [str(VENV_BIN / 'ansible-playbook'), playbook, '-i', str(inventory), '-f', str(forks), *extra]
         load = os.getloadavg()[0]
-        cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        wall0, t0 = time.time(), time.monotonic()
-        proc = run(argv, self.env, check=False)
-        seconds = time.monotonic() - t0
-        cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+        wall0 = time.time()
+        proc = measure(argv, dict(self.env, **(env or {})))
         wall1 = time.time()
         try:
-            doc = parse_json_output(proc.stdout)
+            doc = parse_json_output(proc['stdout'])
         except ValueError:
             doc = {}
         counts = count_tasks(doc)
         stats = doc.get('stats', {})
         changed = sum(s.get('changed', 0) for h, s in stats.items() if h != 'localhost')
         failed = sum(s.get('failures', 0) + s.get('unreachable', 0) for s in stats.values())
-        if proc.returncode != 0 or failed:
-            raise BenchError(f'{label}: ansible-playbook failed (rc={proc.returncode}, failed={failed}): '
-                             f'{proc.stderr[-1500:]}{self._failed_tasks(doc)}')
+        if proc['returncode'] != 0 or failed:
+            raise BenchError(f'{label}: ansible-playbook failed (rc={proc["returncode"]}, failed={failed}): '
+                             f'{proc["stderr"][-1500:]}{self._failed_tasks(doc)}')
+        seconds, cpu = proc['seconds'], proc['cpu_seconds']
         changed_tasks = sorted({f'{host}: {task["task"]["name"]}' for play in doc.get('plays', [])
                                 for task in play.get('tasks', []) for host, res in (task.get('hosts') or {}).items()
                                 if host != 'localhost' and result_status(res) == 'changed'})
-        return {'seconds': round(seconds, 3), 'cpu_seconds': round(cpu, 3), 'load1': round(load, 2), 'changed': changed,
+        return {'seconds': round(seconds, 3), 'cpu_seconds': round(cpu, 3), 'max_rss_mib': proc['max_rss_mib'],
+                'load1': round(load, 2), 'changed': changed,
                 'changed_tasks': changed_tasks if len(changed_tasks) <= 50 else changed_tasks[:50] + ['...'],
                 'tasks': counts, 'timings': task_timings(doc, wall0, wall1)}
 
@@ -440,17 +490,43 @@ class Bench:
                         out.append(f'\n  {host}: {task["task"]["name"]}: {str(res.get("msg", ""))[:500]}')
         return ''.join(out)
 
-    def converge_and_noop(self, name: str, clusters: list[str]) -> tuple[dict, dict]:
+    def converge_and_noop(self, name: str, clusters: list[str], modules_too: bool = False) -> tuple[dict, ...]:
+        """converge, no-op (and, with modules_too, the no-op again with PORTKEY_IN_PROCESS=0, PORTKEY_PRELOAD=0)."""
         inventory, made = self.inventory(name, clusters)
         try:
-            converge = self.playbook(inventory, len(clusters), f'{name} converge')
-            noop = self.playbook(inventory, len(clusters), f'{name} no-op')
-            if noop['changed']:
-                print(f'  WARNING: {name} no-op rerun reported changed={noop["changed"]}: '
-                      f'{"; ".join(noop["changed_tasks"][:5])}', flush=True)
+            out = [self.playbook(inventory, len(clusters), f'{name} converge'),
+                   self.playbook(inventory, len(clusters), f'{name} no-op')]
+            if modules_too:
+                out.append(self.playbook(inventory, len(clusters), f'{name} no-op (modules)',
+                                         env={'PORTKEY_IN_PROCESS': '0'}))
+                out.append(self.playbook(inventory, len(clusters), f'{name} no-op (no preload)',
+                                         env={'PORTKEY_PRELOAD': '0'}))
+            for noop in out[1:]:
+                if noop['changed']:
+                    print(f'  WARNING: {name} no-op rerun reported changed={noop["changed"]}: '
+                          f'{"; ".join(noop["changed_tasks"][:5])}', flush=True)
         finally:
             self.cleanup(made)
-        return converge, noop
+        return tuple(out)
+
+    def peer(self, name: str) -> tuple[dict, dict]:
+        """bench/peer.yml from empty and its rerun (a new release, namespace and security group each run)."""
+        release = f'bench-{uuid.uuid4().hex[:8]}'
+        made = [('lab', release, release, None)]
+        self.live[f'lab/{release}'] = made[0]
+        workdir = self.tmp / name
+        workdir.mkdir(parents=True)
+        extra = ('-c', 'local', '-e', f'peer_release={release}', '-e', f'peer_namespace={release}',
+                 '-e', f'peer_workdir={workdir}')
+        try:
+            out = tuple(self.playbook('peer,', 1, f'{name} {label}', playbook=str(PEER_PLAYBOOK), extra=extra)
+                        for label in ('converge', 'rerun'))
+            if out[1]['changed']:
+                print(f'  WARNING: {name} peer rerun reported changed={out[1]["changed"]}', flush=True)
+        finally:
+            self.cleanup(made)
+            self.cleanup_errors.extend(self.lab.remove_security_group(f'{release}-lb'))
+        return out
 
     def floor(self, name: str) -> tuple[dict, dict]:
         release = f'bench-{uuid.uuid4().hex[:8]}'
@@ -460,9 +536,12 @@ class Bench:
         try:
             for label in ('converge', 'rerun'):
                 load = os.getloadavg()[0]
-                t0 = time.monotonic()
-                run(['bash', str(FLOOR_SCRIPT), release, release, self.env['KUBECONFIG']], self.env)
-                out.append({'seconds': round(time.monotonic() - t0, 3), 'load1': round(load, 2),
+                proc = measure(['bash', str(FLOOR_SCRIPT), release, release, self.env['KUBECONFIG']], self.env)
+                if proc['returncode'] != 0:
+                    raise BenchError(f'{name} {label}: {FLOOR_SCRIPT.name} failed (rc={proc["returncode"]}): '
+                                     f'{proc["stderr"][-1500:]}')
+                out.append({'seconds': proc['seconds'], 'cpu_seconds': proc['cpu_seconds'],
+                            'max_rss_mib': proc['max_rss_mib'], 'load1': round(load, 2),
                             'tasks': {'steps': 4}, 'label': label})
         finally:
             self.cleanup(made)
@@ -471,13 +550,14 @@ class Bench:
     def execute(self) -> dict:
         args = self.args
         runs = 1 if args.quick else args.runs
-        sizes = QUICK_FLEET_SIZES if args.quick else FLEET_SIZES
+        sizes = tuple(args.fleets) if args.fleets else (QUICK_FLEET_SIZES if args.quick else FLEET_SIZES)
         facts = machine_facts()
         started = dt.datetime.now(dt.timezone.utc)
         doc = {
             'schema': 1, 'started_utc': started.isoformat(timespec='seconds'),
             'options': {'runs': runs, 'quick': args.quick, 'fleet_sizes': list(sizes),
                         'playbook': 'site.yml', 'inventory': 'inventories/lab group_vars, one host per cluster',
+                        'peer': 'bench/peer.yml',
                         'chart_cache': 'warm (.lab/chart-cache kept between runs)'},
             'machine': facts,
             'versions': {
@@ -486,7 +566,9 @@ class Bench:
                 'kubectl': tool_version([str(VENV_BIN / 'kubectl'), 'version', '--client'], self.env),
                 'git': tool_version(['git', '--version'], self.env),
             },
-            'raw': {'converge': [], 'noop': [], 'floor_converge': [], 'floor_rerun': [],
+            'raw': {'converge': [], 'noop': [], 'noop_modules': [], 'noop_no_preload': [], 'peer_converge': [],
+                    'peer_noop': [],
+                    'floor_converge': [], 'floor_rerun': [],
                     **{f'fleet{n}_{kind}': [] for n in sizes for kind in ('converge', 'noop')}},
         }
         print(f'bench: {runs} run(s), fleet sizes {list(sizes)}, nproc={facts["nproc"]}, '
@@ -497,19 +579,30 @@ class Bench:
         raw = doc['raw']
         for i in range(1, runs + 1):
             t0 = time.monotonic()
-            converge, noop = self.converge_and_noop(f'r{i}-single', ['lab'])
-            raw['converge'].append(converge)
-            raw['noop'].append(noop)
+            # ours and the peer back to back, in alternating order, so machine noise falls on both alike
+            if i % 2:
+                converge, noop, noop_modules, noop_np = self.converge_and_noop(f'r{i}-single', ['lab'], True)
+                pc, pn = self.peer(f'r{i}-peer')
+            else:
+                pc, pn = self.peer(f'r{i}-peer')
+                converge, noop, noop_modules, noop_np = self.converge_and_noop(f'r{i}-single', ['lab'], True)
+            for key, value in (('converge', converge), ('noop', noop), ('noop_modules', noop_modules),
+                               ('noop_no_preload', noop_np),
+                               ('peer_converge', pc), ('peer_noop', pn)):
+                raw[key].append(value)
             fc, fr = self.floor(f'r{i}-floor')
             raw['floor_converge'].append(fc)
             raw['floor_rerun'].append(fr)
-            line = (f'run {i}/{runs}: converge {fmt(converge["seconds"])} no-op {fmt(noop["seconds"])} '
+            line = (f'run {i}/{runs}: converge {fmt(converge["seconds"])} ({fmt(converge["cpu_seconds"], " cpu")}) '
+                    f'no-op {fmt(noop["seconds"])} ({fmt(noop["cpu_seconds"], " cpu")}) '
+                    f'peer {fmt(pc["seconds"])}/{fmt(pn["seconds"])} '
+                    f'({fmt(pc["cpu_seconds"], " cpu")}/{fmt(pn["cpu_seconds"], " cpu")}) '
                     f'floor {fmt(fc["seconds"])}/{fmt(fr["seconds"])}')
             for n in sizes:
                 fconv, fnoop = self.converge_and_noop(f'r{i}-fleet{n}', fleet_names[:n])
                 raw[f'fleet{n}_converge'].append(fconv)
                 raw[f'fleet{n}_noop'].append(fnoop)
-                line += f' fleet-{n} {fmt(fconv["seconds"])}/{fmt(fnoop["seconds"])}'
+                line += f' fleet-{n} {fmt(fconv["seconds"])}/{fmt(fnoop["seconds"])} ({fmt(fnoop["cpu_seconds"], " cpu")})'
             print(f'{line}  ({time.monotonic() - t0:.0f}s, load {os.getloadavg()[0]:.2f})', flush=True)
             if i < runs:
                 partial = dict(doc, complete=False, runs_done=i)
@@ -525,35 +618,70 @@ class Bench:
     def figures(doc: dict, sizes) -> None:
         raw = doc['raw']
         secs = {k: [r['seconds'] for r in v] for k, v in raw.items()}
-        doc['medians'] = {k: summarize(v) for k, v in secs.items()}
+        doc['medians'] = {k: summarize(v) for k, v in secs.items() if v}
         doc['cpu_seconds'] = {k: summarize([r['cpu_seconds'] for r in v if 'cpu_seconds' in r]) for k, v in raw.items()
                               if any('cpu_seconds' in r for r in v)}
+        doc['max_rss_mib'] = {k: summarize([r['max_rss_mib'] for r in v if 'max_rss_mib' in r]) for k, v in raw.items()
+                              if any('max_rss_mib' in r for r in v)}
         med = {k: v['median'] for k, v in doc['medians'].items()}
+        cpu = {k: v['median'] for k, v in doc['cpu_seconds'].items()}
+        mem = {k: v['max'] for k, v in doc['max_rss_mib'].items()}
         big = max(sizes)
+        ours_mem = max([m for k, m in mem.items() if k in ('converge', 'noop') and m is not None], default=None)
+        peer_mem = max([m for k, m in mem.items() if k in ('peer_converge', 'peer_noop') and m is not None], default=None)
         doc['ratios'] = {
-            'converge_over_floor': ratio(med['converge'], med['floor_converge']),
-            'noop_over_floor_rerun': ratio(med['noop'], med['floor_rerun']),
-            'noop_over_converge': ratio(med['noop'], med['converge']),
-            f'fleet{big}_over_fleet1_noop': ratio(med[f'fleet{big}_noop'], med['fleet1_noop']),
-            f'fleet{big}_over_fleet1_converge': ratio(med[f'fleet{big}_converge'], med['fleet1_converge']),
+            'noop_over_peer_noop_cpu': ratio(cpu.get('noop'), cpu.get('peer_noop')),
+            'converge_over_peer_converge_cpu': ratio(cpu.get('converge'), cpu.get('peer_converge')),
+            'noop_over_peer_noop': ratio(med.get('noop'), med.get('peer_noop')),
+            'converge_over_peer_converge': ratio(med.get('converge'), med.get('peer_converge')),
+            'peak_memory_over_peer': ratio(ours_mem, peer_mem),
+            'noop_over_noop_modules_cpu': ratio(cpu.get('noop'), cpu.get('noop_modules')),
+            'noop_no_preload_over_peer_noop_cpu': ratio(cpu.get('noop_no_preload'), cpu.get('peer_noop')),
+            'noop_no_preload_memory_over_peer': ratio(mem.get('noop_no_preload'), peer_mem),
+            'converge_over_floor': ratio(med.get('converge'), med.get('floor_converge')),
+            'noop_over_floor_rerun': ratio(med.get('noop'), med.get('floor_rerun')),
+            'noop_over_converge': ratio(med.get('noop'), med.get('converge')),
+            f'fleet{big}_over_fleet1_noop': ratio(med.get(f'fleet{big}_noop'), med.get('fleet1_noop')),
+            f'fleet{big}_over_fleet1_converge': ratio(med.get(f'fleet{big}_converge'), med.get('fleet1_converge')),
+            f'fleet{big}_noop_cpu_per_cluster': ratio(cpu.get(f'fleet{big}_noop'), big),
         }
+        pairs = {'noop_over_peer_noop_cpu': ('noop', 'peer_noop', 'cpu_seconds'),
+                 'converge_over_peer_converge_cpu': ('converge', 'peer_converge', 'cpu_seconds'),
+                 'noop_over_peer_noop': ('noop', 'peer_noop', 'seconds'),
+                 'converge_over_floor': ('converge', 'floor_converge', 'seconds'),
+                 f'fleet{big}_over_fleet1_noop': (f'fleet{big}_noop', 'fleet1_noop', 'seconds')}
         doc['ratios_per_run'] = {
-            'converge_over_floor': [ratio(a, b) for a, b in zip(secs['converge'], secs['floor_converge'])],
-            'noop_over_converge': [ratio(a, b) for a, b in zip(secs['noop'], secs['converge'])],
-            f'fleet{big}_over_fleet1_noop': [ratio(a, b) for a, b in zip(secs[f'fleet{big}_noop'], secs['fleet1_noop'])],
-        }
+            key: [round(ratio(a.get(field), b.get(field)) or 0, 3) for a, b in zip(raw.get(x, []), raw.get(y, []))]
+            for key, (x, y, field) in pairs.items()}
         doc['ratios'] = {k: (round(v, 3) if v is not None else None) for k, v in doc['ratios'].items()}
         doc['tasks'] = {k: (v[0]['tasks'] if v else None) for k, v in raw.items()}
         doc['changed_on_noop'] = {k: [r['changed'] for r in v] for k, v in raw.items() if k.endswith('noop')}
         doc['noop_breakdown'] = merge_breakdowns([r['timings'] for r in raw['noop']])
         doc['converge_breakdown'] = merge_breakdowns([r['timings'] for r in raw['converge']])
-        fleet_ratio = doc['ratios'][f'fleet{big}_over_fleet1_noop']
+        if raw.get('peer_noop'):
+            doc['peer_noop_breakdown'] = merge_breakdowns([r['timings'] for r in raw['peer_noop']])
+        ratios = doc['ratios']
+
+        def target(value, limit, note=''):
+            return {'target': limit, 'value': value, 'met': value is not None and value <= limit, 'note': note}
+
+        nproc = (doc.get('machine') or {}).get('nproc')
+        fleet_cpu = cpu.get(f'fleet{big}_noop')
+        doc['scaling'] = {
+            'fleet': big, 'nproc': nproc, f'fleet{big}_noop_cpu_seconds': fleet_cpu,
+            'fleet1_noop_seconds': med.get('fleet1_noop'),
+            # CPU-bound: N no-op runs cannot take less wall time than their CPU-seconds over the cores
+            'min_wall_seconds_by_cores': {str(c): round(fleet_cpu / c, 2) for c in (1, 2, 4, 8)} if fleet_cpu else {},
+        }
+        quick = '' if big == 10 else f'fleet-{big} stands in for fleet-10'
         doc['targets'] = {
-            'noop_under_10s': {'target': TARGET_NOOP_SECONDS, 'value': med['noop'],
-                               'met': med['noop'] is not None and med['noop'] < TARGET_NOOP_SECONDS},
-            f'fleet{big}_under_3x_fleet1': {'target': TARGET_FLEET_RATIO, 'value': fleet_ratio,
-                                            'met': fleet_ratio is not None and fleet_ratio < TARGET_FLEET_RATIO,
-                                            'note': '' if big == 10 else '--quick: fleet-3 stands in for fleet-10'},
+            'noop_vs_peer_cpu': target(ratios['noop_over_peer_noop_cpu'], TARGET_PEER_RATIO),
+            'converge_vs_peer_cpu': target(ratios['converge_over_peer_converge_cpu'], TARGET_PEER_RATIO),
+            'peak_memory_vs_peer': target(ratios['peak_memory_over_peer'], TARGET_MEMORY_RATIO),
+            f'fleet{big}_under_3x_fleet1': target(ratios[f'fleet{big}_over_fleet1_noop'], TARGET_FLEET_RATIO, quick),
+            'fleet_noop_cpu_per_cluster_halved': target(ratios[f'fleet{big}_noop_cpu_per_cluster'],
+                                                        round(BASELINE_FLEET_NOOP_CPU_PER_CLUSTER / 2, 2),
+                                                        f'before: {BASELINE_FLEET_NOOP_CPU_PER_CLUSTER} CPU-s per cluster'),
         }
 
     def write(self, doc: dict) -> Path:
@@ -592,13 +720,17 @@ def report(doc: dict) -> str:
 
     lines = [f'\nmedians of {doc["options"]["runs"]} run(s); nproc={doc["machine"]["nproc"]}, load average at start '
              f'{" ".join(f"{x:.2f}" for x in doc["machine"]["loadavg_start"])}',
-             f'{"figure":<22}{"median":>10}{"min":>10}{"max":>10}   tasks executed']
+             f'{"figure":<22}{"median":>10}{"min":>10}{"max":>10}{"CPU-s":>10}{"peak MiB":>10}   tasks executed']
+    cpu, mem = doc.get('cpu_seconds') or {}, doc.get('max_rss_mib') or {}
     for key in med:
         m = med[key]
-        lines.append(f'{key:<22}{fmt(m["median"]):>10}{fmt(m["min"]):>10}{fmt(m["max"]):>10}   {task_n(key)}')
+        lines.append(f'{key:<22}{fmt(m["median"]):>10}{fmt(m["min"]):>10}{fmt(m["max"]):>10}'
+                     f'{fmt((cpu.get(key) or {}).get("median"), ""):>10}{fmt((mem.get(key) or {}).get("max"), ""):>10}'
+                     f'   {task_n(key)}')
     lines.append('ratios: ' + ', '.join(f'{k} {fmt(v, "")}' for k, v in doc['ratios'].items()))
     for name, target in doc['targets'].items():
-        lines.append(f'target {name}: {fmt(target["value"], "")} -> {"met" if target["met"] else "NOT met"}')
+        lines.append(f'target {name}: {fmt(target["value"], "")} (<= {target["target"]}) -> '
+                     f'{"met" if target["met"] else "NOT met"}{" (" + target["note"] + ")" if target.get("note") else ""}')
     bd = doc['noop_breakdown']
     if bd.get('tasks'):
         lines.append(f'\nno-op breakdown (median s): startup {bd["startup"]:.2f}, tasks {bd["tasks_total"]:.2f}, '
@@ -611,16 +743,22 @@ def report(doc: dict) -> str:
 def markdown(doc: dict) -> str:
     """The results table and the no-op breakdown as Markdown (for docs/benchmark.md)."""
     med, tasks = doc['medians'], doc['tasks']
-    lines = ['| figure | median | min | max | runs | tasks executed |', '|---|---:|---:|---:|---|---|']
+    cpu, mem = doc.get('cpu_seconds') or {}, doc.get('max_rss_mib') or {}
+    lines = ['| figure | CPU-s (median) | wall (median) | wall min | wall max | wall runs | peak MiB | tasks executed |',
+             '|---|---:|---:|---:|---:|---|---:|---|']
     for key, m in med.items():
         t = tasks.get(key) or {}
         n = f'{t["steps"]} shell steps' if 'steps' in t else f'{t.get("results", "-")} ({t.get("changed", 0)} changed)'
-        lines.append(f'| {key} | {fmt(m["median"])} | {fmt(m["min"])} | {fmt(m["max"])} | '
-                     f'{", ".join(f"{x:.1f}" for x in m["runs"])} | {n} |')
+        lines.append(f'| {key} | {fmt((cpu.get(key) or {}).get("median"), "")} | {fmt(m["median"])} | {fmt(m["min"])} | '
+                     f'{fmt(m["max"])} | {", ".join(f"{x:.1f}" for x in m["runs"])} | '
+                     f'{fmt((mem.get(key) or {}).get("max"), "")} | {n} |')
     lines.append('')
     lines.append('| ratio | value |')
     lines.append('|---|---:|')
     lines.extend(f'| {k} | {fmt(v, "")} |' for k, v in doc['ratios'].items())
+    lines += ['', '| target | value | limit | met |', '|---|---:|---:|---|']
+    lines.extend(f'| {k} | {fmt(t["value"], "")} | {t["target"]} | {"yes" if t["met"] else "**no**"} |'
+                 for k, t in doc.get('targets', {}).items())
     bd = doc.get('noop_breakdown') or {}
     if bd.get('tasks'):
         lines += ['', f'No-op breakdown (median of {len(doc["raw"]["noop"])} run(s), seconds): startup {bd["startup"]:.2f}, '
@@ -634,12 +772,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--runs', type=int, default=5, help='runs per figure (default 5)')
     parser.add_argument('--quick', action='store_true', help='smoke use: 1 run, fleet 1 and 3 only')
+    parser.add_argument('--fleets', type=lambda v: sorted({int(x) for x in v.split(',') if x.strip()} | {1}),
+                        metavar='N,N', help='fleet sizes (default 1,3,10; 1 is always added)')
     parser.add_argument('--output-dir', type=Path, default=RESULTS_DIR)
     parser.add_argument('--report', type=Path, metavar='JSON',
                         help='print the figures of an earlier result file (text and Markdown) and exit')
     args = parser.parse_args(argv)
     if args.report:
         doc = json.loads(args.report.read_text())
+        doc['raw'] = {k: v for k, v in doc['raw'].items() if v}
         Bench.figures(doc, doc['options']['fleet_sizes'])     # recomputed from the raw timings
         print(report(doc))
         print()

@@ -178,29 +178,89 @@ def test_utc_stamp():
     assert bench.utc_stamp(dt.datetime(2026, 3, 4, 5, 6, 7, tzinfo=dt.timezone.utc)) == '20260304T050607Z'
 
 
-def test_figures_ratios_and_targets():
-    def r(seconds, changed=0):
-        return {'seconds': seconds, 'changed': changed, 'tasks': {'results': 1},
-                'timings': {'tasks': [], 'startup': 1, 'teardown': 0, 'tasks_total': 0, 'gaps_total': 0}}
-    doc = {'raw': {'converge': [r(20), r(30), r(25)], 'noop': [r(8), r(9), r(12)],
-                   'floor_converge': [{'seconds': 1.0, 'tasks': {'steps': 4}}] * 3,
-                   'floor_rerun': [{'seconds': 0.5, 'tasks': {'steps': 4}}] * 3,
-                   'fleet1_converge': [r(20)] * 3, 'fleet1_noop': [r(10)] * 3,
-                   'fleet10_converge': [r(50)] * 3, 'fleet10_noop': [r(25)] * 3}}
+def _raw_run(seconds, cpu, rss=80.0, changed=0):
+    return {'seconds': seconds, 'cpu_seconds': cpu, 'max_rss_mib': rss, 'changed': changed, 'tasks': {'results': 1},
+            'timings': {'tasks': [], 'startup': 1, 'teardown': 0, 'tasks_total': 0, 'gaps_total': 0}}
+
+
+def _figures_doc():
+    r = _raw_run
+    return {'raw': {'converge': [r(20, 10, 88), r(30, 12, 90), r(25, 11, 89)], 'noop': [r(8, 5), r(9, 6), r(12, 7)],
+                    'noop_modules': [r(12, 9)] * 3, 'noop_no_preload': [r(10, 7, 85)] * 3,
+                    'peer_converge': [r(22, 12, 80)] * 3, 'peer_noop': [r(9, 6, 81)] * 3,
+                    'floor_converge': [{'seconds': 1.0, 'cpu_seconds': 0.2, 'max_rss_mib': 70, 'tasks': {'steps': 4}}] * 3,
+                    'floor_rerun': [{'seconds': 0.5, 'cpu_seconds': 0.2, 'max_rss_mib': 70, 'tasks': {'steps': 4}}] * 3,
+                    'fleet1_converge': [r(20, 10)] * 3, 'fleet1_noop': [r(10, 6)] * 3,
+                    'fleet10_converge': [r(50, 100)] * 3, 'fleet10_noop': [r(25, 40)] * 3},
+            'machine': {'nproc': 2, 'loadavg_start': [1.0, 1.0, 1.0]}, 'options': {'runs': 3}}
+
+
+def test_figures_ratios_to_the_peer():
+    doc = _figures_doc()
     bench.Bench.figures(doc, (1, 10))
+    ratios = doc['ratios']
     assert doc['medians']['converge']['median'] == 25
-    assert doc['ratios']['converge_over_floor'] == 25.0
-    assert doc['ratios']['noop_over_converge'] == 0.36
-    assert doc['ratios']['fleet10_over_fleet1_noop'] == 2.5
-    assert doc['targets']['noop_under_10s']['met'] is True
-    assert doc['targets']['fleet10_under_3x_fleet1']['met'] is True
+    assert doc['cpu_seconds']['noop']['median'] == 6
+    assert ratios['noop_over_peer_noop_cpu'] == 1.0              # CPU-seconds: 6 / 6
+    assert ratios['converge_over_peer_converge_cpu'] == 0.917     # 11 / 12
+    assert ratios['noop_over_peer_noop'] == 1.0                   # wall: 9 / 9
+    assert ratios['converge_over_peer_converge'] == 1.136
+    assert ratios['peak_memory_over_peer'] == 1.111               # 90 MiB (worst of ours) / 81 MiB (worst of the peer)
+    assert ratios['noop_over_noop_modules_cpu'] == 0.667
+    assert ratios['noop_no_preload_over_peer_noop_cpu'] == 1.167
+    assert ratios['noop_no_preload_memory_over_peer'] == 1.049
+    assert ratios['converge_over_floor'] == 25.0
+    assert ratios['fleet10_over_fleet1_noop'] == 2.5
+    assert ratios['fleet10_noop_cpu_per_cluster'] == 4.0
+    assert doc['ratios_per_run']['noop_over_peer_noop_cpu'] == [0.833, 1.0, 1.167]
+    assert doc['scaling']['min_wall_seconds_by_cores'] == {'1': 40.0, '2': 20.0, '4': 10.0, '8': 5.0}
+
+
+def test_figures_targets():
+    doc = _figures_doc()
+    bench.Bench.figures(doc, (1, 10))
+    targets = doc['targets']
+    assert targets['noop_vs_peer_cpu']['met'] is True               # 1.0 <= 1.0
+    assert targets['converge_vs_peer_cpu']['met'] is True
+    assert targets['peak_memory_vs_peer']['met'] is False           # 1.111 > 1.1
+    assert targets['fleet10_under_3x_fleet1']['met'] is True
+    assert targets['fleet_noop_cpu_per_cluster_halved'] == {
+        'target': 4.49, 'value': 4.0, 'met': True, 'note': 'before: 8.98 CPU-s per cluster'}
     assert doc['tasks']['floor_converge'] == {'steps': 4}
-    doc['machine'] = {'nproc': 2, 'loadavg_start': [1.0, 1.0, 1.0]}
-    doc['options'] = {'runs': 3}
+
+
+def test_figures_without_a_peer_has_no_peer_ratio():
+    doc = _figures_doc()
+    for key in ('peer_converge', 'peer_noop', 'noop_modules', 'noop_no_preload'):
+        del doc['raw'][key]
+    bench.Bench.figures(doc, (1, 10))
+    assert doc['ratios']['noop_over_peer_noop_cpu'] is None
+    assert doc['targets']['noop_vs_peer_cpu']['met'] is False
+
+
+def test_report_and_markdown():
+    doc = _figures_doc()
+    bench.Bench.figures(doc, (1, 10))
     table = bench.markdown(doc)
-    assert '| converge | 25.00s | 20.00s | 30.00s | 20.0, 30.0, 25.0 | 1 (0 changed) |' in table
-    assert '| floor_converge | 1.00s |' in table and '4 shell steps' in table
-    assert 'noop_under_10s: 9.00 -> met' in bench.report(doc)
+    assert '| converge | 11.00 | 25.00s | 20.00s | 30.00s | 20.0, 30.0, 25.0 | 90.00 | 1 (0 changed) |' in table
+    assert '| floor_converge | 0.20 | 1.00s |' in table and '4 shell steps' in table
+    assert '| peak_memory_vs_peer | 1.11 | 1.1 | **no** |' in table
+    text = bench.report(doc)
+    assert 'target noop_vs_peer_cpu: 1.00 (<= 1.0) -> met' in text
+    assert 'target peak_memory_vs_peer: 1.11 (<= 1.1) -> NOT met' in text
+
+
+def test_rusage_figures():
+    class Usage:
+        ru_utime, ru_stime, ru_maxrss = 1.25, 0.5, 92160
+    assert bench.rusage_figures(Usage) == {'cpu_seconds': 1.75, 'max_rss_mib': 90.0}
+
+
+def test_measure_counts_the_command_and_its_children():
+    proc = bench.measure(['sh', '-c', 'echo out; echo err >&2; sh -c "exit 0"; exit 3'], {'PATH': '/usr/bin:/bin'})
+    assert proc['returncode'] == 3
+    assert proc['stdout'] == 'out\n' and proc['stderr'] == 'err\n'
+    assert proc['cpu_seconds'] >= 0 and proc['max_rss_mib'] > 0 and proc['timed_out'] is False
 
 
 def test_load_lab_env(tmp_path):
