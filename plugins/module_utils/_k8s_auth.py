@@ -173,3 +173,27 @@ class K8sAuth(object):
             "contexts": [{"name": "portkey", "context": {"cluster": "portkey", "user": "portkey"}}],
             "current-context": "portkey",
         }
+
+
+def service_reader(params, name, namespace, validate_certs_name="validate_certs", error=PortkeyError):
+    """A function returning the Service ``namespace/name`` as a dict (None when absent); raises ``error``."""
+    from kubernetes import client as k8s_client  # imported by the caller's HAS_K8S check first
+    from kubernetes.client.rest import ApiException
+
+    try:
+        api = K8sAuth.from_params(params, validate_certs_name).api_client()
+    except PortkeyError as exc:
+        raise error(str(exc))
+    core = k8s_client.CoreV1Api(api)
+
+    def read():
+        try:
+            return api.sanitize_for_serialization(core.read_namespaced_service(name, namespace))
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise error("cannot read Service %s/%s: %s %s" % (namespace, name, exc.status, exc.reason))
+        except Exception as exc:  # urllib3 connection errors and the like
+            raise error("cannot read Service %s/%s: %s" % (namespace, name, exc))
+
+    return read
