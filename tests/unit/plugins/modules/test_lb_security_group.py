@@ -46,7 +46,7 @@ def fake_service(monkeypatch, hostname, ports=(8787,)):
     svc = dict(spec=dict(type="LoadBalancer", ports=[dict(port=p) for p in ports]),
                status=dict(loadBalancer=dict(ingress=[dict(hostname=hostname)] if hostname else [])))
     monkeypatch.setattr(lb_security_group, "HAS_K8S", True)
-    monkeypatch.setattr(lb_security_group, "read_service_factory", lambda module: (lambda: svc))
+    monkeypatch.setattr(lb_security_group, "service_reader", lambda *args: (lambda: svc))
 
 
 def run(args, capsys, check=False, diff=False):
@@ -85,7 +85,7 @@ def test_world_is_refused(aws, monkeypatch, capsys):
 
 def test_unknown_hostname_fails(aws, monkeypatch, capsys):
     fake_service(monkeypatch, "nothing.example.com")
-    out = run(dict(service_name="s", region=REGION), capsys)
+    out = run(dict(service_name="s", region=REGION, wait_timeout=1, wait_interval=1), capsys)
     assert out["failed"] and "nothing.example.com" in out["msg"]
 
 
