@@ -98,7 +98,7 @@ options:
       - Defaults to C(portkey_ai.gateway:<service_name>); required without O(service_name).
     type: str
   wait_timeout:
-    description: Seconds to wait for the Service's load-balancer hostname.
+    description: Seconds to wait for the Service's load-balancer hostname and the load balancer with that DNS name.
     type: int
     default: 300
   wait_interval:
