@@ -152,4 +152,3 @@ def remove(ec2, owner, region, list_connections, check_mode):
         if failed:
             raise _lb.LbError("could not delete VPC endpoint service %s: %s" % (config["ServiceId"], failed))
     return result
-

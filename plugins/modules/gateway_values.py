@@ -126,7 +126,7 @@ options:
       - "C({enabled, type=nlb, scheme, cidrs, allow_world, target_type=ip, certificate_arn, ssl_policy,
         health_check_path=/v1/health, health_check_port}): the Service as an AWS Load Balancer Controller network
         load balancer, rendered into C(service.annotations) (both generations; neither chart renders
-        C(service.loadBalancerSourceRanges), so O(load_balancer.cidrs) become the source-ranges annotation)."
+        C(service.loadBalancerSourceRanges), so its C(cidrs) become the source-ranges annotation)."
       - Defaults are safe - internet-facing only to C(44.221.117.129/32), or internal with O(private_link).
     type: raw
   private_link:
