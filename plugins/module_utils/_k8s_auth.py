@@ -27,6 +27,13 @@ from contextlib import contextmanager
 
 from ansible.module_utils.basic import env_fallback
 
+try:
+    import kubernetes  # noqa: F401 pylint: disable=unused-import
+
+    HAS_KUBERNETES = True
+except ImportError:
+    HAS_KUBERNETES = False
+
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError
 
 # The spec of every cluster module. lb_security_group is an AWS module too, whose common options already have a

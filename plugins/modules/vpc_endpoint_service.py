@@ -174,19 +174,12 @@ try:
 except ImportError:
     pass  # handled by AnsibleAWSModule
 
-try:
-    import kubernetes  # noqa: F401 pylint: disable=unused-import
-
-    HAS_K8S = True
-except ImportError:
-    HAS_K8S = False
-
 from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.portkey_ai.gateway.plugins.module_utils import _lb, _private_link
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._k8s_auth import (
-    AWS_VALIDATE_CERTS_NAME, k8s_auth_spec, service_reader,
+    AWS_VALIDATE_CERTS_NAME, HAS_KUBERNETES as HAS_K8S, k8s_auth_spec, service_reader,
 )
 
 

@@ -694,3 +694,29 @@ def test_mongodb_access_inputs(backends):
     run = playbook(backends, 'mongodb_access.yml', dict(good_password='pw-' + uuid.uuid4().hex,
                                                         closed_port=_free_port()))
     assert run.rc == 0, run
+
+
+def test_summary_shows_what_portkey_needs_for_private_link(tmp_path):
+    """playbooks/summary.yml on its own, the role's result given as host vars: the line and the artifact."""
+    link = {'service_name': 'com.amazonaws.vpce.us-east-1.vpce-svc-0abc', 'region': REGION, 'port': 8787,
+            'connections': [{'vpc_endpoint_id': 'vpce-1', 'owner': '299329113195', 'state': 'pendingAcceptance'}]}
+    hosts = {'c1': {'ansible_connection': 'local', 'ansible_python_interpreter': str(VENV_BIN / 'python'),
+                    'portkey_outcome': {'status': 'healthy', 'msg': ''}, 'private_link_result': link},
+             'c2': {'ansible_connection': 'local', 'ansible_python_interpreter': str(VENV_BIN / 'python'),
+                    'portkey_outcome': {'status': 'healthy', 'msg': ''},
+                    'private_link_result': dict(link, connections=None)}}
+    inventory = tmp_path / 'hosts.yml'
+    inventory.write_text(yaml.safe_dump({'all': {'children': {'portkey_gateways': {'hosts': hosts}}}}))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
+               ANSIBLE_STDOUT_CALLBACK='ansible.builtin.json', ANSIBLE_LOAD_CALLBACK_PLUGINS='1',
+               ANSIBLE_SHOW_CUSTOM_STATS='1')
+    proc = subprocess.run([str(VENV_BIN / 'ansible-playbook'), str(ROOT / 'playbooks' / 'summary.yml'), '-i',
+                           str(inventory)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
+                          check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads(proc.stdout[proc.stdout.find('{\n'):])
+    summary = report['global_custom_stats']['portkey_summary']
+    assert summary['c1']['private_link'] == link
+    assert summary['c1']['line'].endswith('; PrivateLink com.amazonaws.vpce.us-east-1.vpce-svc-0abc (us-east-1, '
+                                          'port 8787), connections: pendingAcceptance')
+    assert summary['c2']['line'].endswith('connections: unknown')
