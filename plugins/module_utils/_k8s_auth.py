@@ -27,6 +27,13 @@ from contextlib import contextmanager
 
 from ansible.module_utils.basic import env_fallback
 
+try:
+    import kubernetes  # noqa: F401 pylint: disable=unused-import
+
+    HAS_KUBERNETES = True
+except ImportError:
+    HAS_KUBERNETES = False
+
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError
 
 # The spec of every cluster module. lb_security_group is an AWS module too, whose common options already have a
@@ -251,3 +258,27 @@ def credential_hint(kubeconfig=None, context=None, run_plugin=True):
     return ("The token or client certificate of %s is missing, wrong or expired: get a fresh kubeconfig (for EKS: "
             "`aws eks update-kubeconfig --name CLUSTER --region REGION`) or set K8S_AUTH_API_KEY to a valid token."
             % where)
+
+
+def service_reader(params, name, namespace, validate_certs_name="validate_certs", error=PortkeyError):
+    """A function returning the Service ``namespace/name`` as a dict (None when absent); raises ``error``."""
+    from kubernetes import client as k8s_client  # imported by the caller's HAS_K8S check first
+    from kubernetes.client.rest import ApiException
+
+    try:
+        api = K8sAuth.from_params(params, validate_certs_name).api_client()
+    except PortkeyError as exc:
+        raise error(str(exc))
+    core = k8s_client.CoreV1Api(api)
+
+    def read():
+        try:
+            return api.sanitize_for_serialization(core.read_namespaced_service(name, namespace))
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise error("cannot read Service %s/%s: %s %s" % (namespace, name, exc.status, exc.reason))
+        except Exception as exc:  # urllib3 connection errors and the like
+            raise error("cannot read Service %s/%s: %s" % (namespace, name, exc))
+
+    return read

@@ -23,6 +23,7 @@ import os
 import re
 from collections import namedtuple
 
+from ansible_collections.portkey_ai.gateway.plugins.module_utils import _lb
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import (
     PortkeyError,
     secret_paths,
@@ -304,6 +305,9 @@ SCALARS = {
     "pod_annotations": _string_map,
     "pod_labels": _string_map,
     "extra_values": _dict,
+    # checked by _lb.load_balancer_settings (the keys are listed there)
+    "load_balancer": _dict,
+    "private_link": _dict,
 }
 INPUTS = frozenset(SCALARS) | frozenset(SECTIONS)
 # Input variable names that differ from portkey_<input>.
@@ -729,11 +733,29 @@ def _replica_values(build):
     return {"replicaCount": build.get("replicas", 1)}
 
 
-def _service_values(build):
+def _service_values(build, env):
     service = build.section("service")
     result = {"type": service.get("type", "LoadBalancer"), "port": service.get("port", LEGACY_PORT)}
-    if service.get("annotations"):
-        result["annotations"] = service["annotations"]
+    annotations = dict(service.get("annotations") or {})
+    settings, problems = _lb.load_balancer_settings(build.get("load_balancer", {}), build.get("private_link", {}))
+    for var, problem in problems:
+        build.error(var, problem)
+    if settings["enabled"]:
+        if result["type"] != "LoadBalancer":
+            build.error("portkey_service.type", "is %s, but %s / %s need a Service of type LoadBalancer"
+                        % (result["type"], _lb.LB_VAR, _lb.PL_VAR))
+        container_port = env.get("PORT", LEGACY_PORT) if build.generation != "1.0" else LEGACY_PORT
+        for key, value in _lb.service_annotations(settings, result["port"], container_port).items():
+            if annotations.get(key, value) != value:
+                build.error("portkey_service.annotations.%s" % key, "%r differs from %r, which %s sets; remove the "
+                            "annotation or change %s" % (annotations[key], value, _lb.LB_VAR, _lb.LB_VAR))
+            annotations[key] = value
+        if build.generation == "1.0":
+            build.warnings.append("chart 1.0.x copies service.annotations (the load balancer settings of %s) onto "
+                                  "the Deployment, ServiceAccount and dataservice objects too; only the Service "
+                                  "uses them" % _lb.LB_VAR)
+    if annotations:
+        result["annotations"] = annotations
     return {"service": result}
 
 
@@ -875,6 +897,10 @@ def _check_final(build, values, env):
     for key in ("targetPort", "target_port"):
         if isinstance(extra_service, dict) and key in extra_service:
             build.error("portkey_extra_values.service.%s" % key, FIELD_HINTS[("service", key)])
+    if isinstance(extra_service, dict) and "loadBalancerSourceRanges" in extra_service:
+        build.error("portkey_extra_values.service.loadBalancerSourceRanges", "neither gateway chart (1.0.x, 1.7.x) "
+                    "renders it on the gateway Service, so it would be ignored; list the CIDRs in %s.cidrs (the "
+                    "source-ranges annotation)" % _lb.LB_VAR)
     if values.get("autoRestart") is not False:
         build.error(build.extra_var(("autoRestart",), "autoRestart"), "the chart's autoRestart adds a random "
                     "annotation that restarts pods on every upgrade; remove it (pods restart when the environment "
@@ -952,7 +978,7 @@ def build_values(inputs, chart=None):
         _image_values(build),
         _pull_secret_values(build),
         _replica_values(build),
-        _service_values(build),
+        _service_values(build, env),
         _service_account_values(build, fullname),
         _resource_values(build),
         _autoscaling_values(build),

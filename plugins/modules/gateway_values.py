@@ -121,6 +121,20 @@ options:
       - "C({type, port, annotations}); default type V(LoadBalancer), port V(8787). On 1.0.x the port must stay 8787
         (it is also the container port). There is no C(targetPort)."
     type: raw
+  load_balancer:
+    description:
+      - "C({enabled, type=nlb, scheme, cidrs, allow_world, target_type=ip, certificate_arn, ssl_policy,
+        health_check_path=/v1/health, health_check_port}): the Service as an AWS Load Balancer Controller network
+        load balancer, rendered into C(service.annotations) (both generations; neither chart renders
+        C(service.loadBalancerSourceRanges), so its C(cidrs) become the source-ranges annotation)."
+      - Defaults are safe - internet-facing only to C(44.221.117.129/32), or internal with O(private_link).
+    type: raw
+  private_link:
+    description:
+      - "C({enabled, allowed_principals, acceptance_required, accept_connections, wait_timeout, wait_interval}) of
+        the C(private_link) role; checked here. C(enabled) makes the load balancer internal (an internet-facing
+        scheme is refused)."
+    type: raw
   service_account:
     description:
       - "C({create, name, annotations, role_arn}); C(role_arn) becomes the IRSA annotation C(eks.amazonaws.com/role-arn).

@@ -21,6 +21,9 @@ description:
     prefix lists). Every rule it adds carries O(rule_description); it only ever removes rules with that exact
     description (with O(purge=true) or O(state=absent)), so rules written by others are never touched.
   - Refuses C(0.0.0.0/0) and C(::/0) unless O(allow_world=true).
+  - With O(exclusive=true), rules of anybody else that reach the port from other sources are removed too (rules
+    that open the port to the world included); without it, such a world-open rule on the load balancer's port
+    fails the run before any change.
   - A network load balancer without security groups cannot be restricted this way; the module then warns,
     changes nothing, and returns the Service C(spec.loadBalancerSourceRanges) to use instead
     (RV(source_ranges_suggestion)).
@@ -75,8 +78,18 @@ options:
     description: Remove rules carrying O(rule_description) that are no longer wanted.
     type: bool
     default: false
+  exclusive:
+    description:
+      - With O(state=present), remove every inbound rule of anybody that lets traffic reach O(port) (exact port,
+        port range or all traffic) from a source that is not in O(sources), so the port is reachable only from
+        O(sources). Rules on other ports are left alone.
+    type: bool
+    default: false
   allow_world:
-    description: Allow C(0.0.0.0/0) or C(::/0) in O(sources.cidrs). Without it such a source is an error.
+    description:
+      - Allow C(0.0.0.0/0) or C(::/0) in O(sources.cidrs). Without it such a source is an error.
+      - Without it, a rule of somebody else that opens the load balancer's port to the world (with O(service_name))
+        fails the run before any change, unless O(exclusive=true) removes it.
     type: bool
     default: false
   rule_description:
@@ -85,7 +98,7 @@ options:
       - Defaults to C(portkey_ai.gateway:<service_name>); required without O(service_name).
     type: str
   wait_timeout:
-    description: Seconds to wait for the Service's load-balancer hostname.
+    description: Seconds to wait for the Service's load-balancer hostname and the load balancer with that DNS name.
     type: int
     default: 300
   wait_interval:
@@ -203,85 +216,29 @@ try:
 except ImportError:
     pass  # handled by AnsibleAWSModule
 
-try:
-    from kubernetes import client as k8s_client
-    from kubernetes.client.rest import ApiException
-
-    HAS_K8S = True
-except ImportError:
-    HAS_K8S = False
-
 from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.portkey_ai.gateway.plugins.module_utils import _lb
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._k8s_auth import (
-    AWS_VALIDATE_CERTS_NAME, K8sAuth, k8s_auth_spec,
+    AWS_VALIDATE_CERTS_NAME, HAS_KUBERNETES as HAS_K8S, k8s_auth_spec, service_reader,
 )
-
-
-def read_service_factory(module):
-    # kubeconfig / context / host / api_key / k8s_validate_certs / ca_cert, with the K8S_AUTH_* fallbacks
-    try:
-        api = K8sAuth.from_params(module.params, AWS_VALIDATE_CERTS_NAME).api_client()
-    except PortkeyError as exc:
-        raise _lb.LbError(str(exc))
-    core = k8s_client.CoreV1Api(api)
-    name, namespace = module.params["service_name"], module.params["namespace"]
-
-    def read():
-        try:
-            return api.sanitize_for_serialization(core.read_namespaced_service(name, namespace))
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise _lb.LbError("cannot read Service %s/%s: %s %s" % (namespace, name, exc.status, exc.reason))
-        except Exception as exc:  # urllib3 connection errors and the like
-            raise _lb.LbError("cannot read Service %s/%s: %s" % (namespace, name, exc))
-
-    return read
 
 
 def locate(module, ec2, result):
     """Fill ``result`` with the Service and load balancer; return (target groups, port) or None to stop."""
     p = module.params
-    read = read_service_factory(module)
-    service = read()
     label = "%s/%s" % (p["namespace"], p["service_name"])
-    if service is None:
-        if p["state"] == "absent":
-            module.warn("Service %s not found; nothing to remove" % label)
-            return None
-        raise _lb.LbError("Service %s not found; install the gateway first or set service_name" % label)
-    if (service.get("spec") or {}).get("type") != "LoadBalancer":
-        raise _lb.LbError("Service %s has type %s, not LoadBalancer (portkey_service.type)"
-                          % (label, (service.get("spec") or {}).get("type")))
+    read = service_reader(p, p["service_name"], p["namespace"], AWS_VALIDATE_CERTS_NAME, _lb.LbError)
+    service, hostname, lb = _lb.locate_load_balancer(
+        read, lambda: _lb.list_elbv2(module.client("elbv2")), lambda: _lb.list_classic(module.client("elb")),
+        label, p["wait_timeout"], p["wait_interval"], region=module.region, absent=p["state"] == "absent",
+        warn=module.warn)
+    if lb is None:
+        return None
     port = _lb.service_port(service, p["port"])
     result["port"] = port
-    timeout = 0 if p["state"] == "absent" else p["wait_timeout"]
-
-    def fetch():
-        return _lb.service_hostname(read())
-
-    hostname = _lb.service_hostname(service)
-    if not hostname:
-        hostname, waited = _lb.wait_for(fetch, timeout, max(1, p["wait_interval"]))
-        if not hostname:
-            if p["state"] == "absent":
-                module.warn("Service %s has no load-balancer hostname; nothing to remove" % label)
-                return None
-            raise _lb.LbError("Service %s has no load-balancer hostname after %s s (wait_timeout); check the cloud "
-                              "controller's events for the Service" % (label, waited))
     result["service"] = dict(name=p["service_name"], namespace=p["namespace"], hostname=hostname, port=port)
-    elbv2 = module.client("elbv2")
-    elb = module.client("elb")
-    lb = _lb.find_load_balancer(hostname, _lb.list_elbv2(elbv2), [])
-    if lb is None:
-        lb = _lb.find_load_balancer(hostname, [], _lb.list_classic(elb))
-    if lb is None:
-        raise _lb.LbError("no ELBv2 or classic load balancer with DNS name %s in region %s (Service %s); check the "
-                          "region (portkey_aws_region)" % (hostname, module.region, label))
     result["load_balancer"] = lb
     groups = lb["security_groups"]
     if not groups:
@@ -335,11 +292,13 @@ def reconcile(module):
         desired = _lb.desired_rules(p["sources"], port, description, p["allow_world"])
 
     current = describe_rules(module, ec2, group_ids)
-    before, after = {}, {}
+    before, after, plans = {}, {}, []
     for gid in group_ids:
         existing = current[gid]
         if p["state"] == "present":
-            to_add, to_remove = _lb.plan_rules(existing, desired, description, p["purge"])
+            to_add, to_remove = _lb.plan_rules(existing, desired, description, p["purge"] or p["exclusive"])
+            if p["exclusive"]:
+                to_remove += [r for r in _lb.plan_exclusive(existing, desired, port) if r not in to_remove]
         else:
             to_add, to_remove = [], _lb.owned(existing, description)
         remaining = [r for r in existing if r not in to_remove] + to_add
@@ -348,10 +307,19 @@ def reconcile(module):
         result["rules_added"].extend(_lb.public_rule(r, gid) for r in to_add)
         result["rules_removed"].extend(_lb.public_rule(r, gid) for r in to_remove)
         result["rules"].extend(_lb.public_rule(r, gid) for r in _lb.owned(remaining, description))
-        if port and _lb.world_open_on_port(remaining, port) and not p["allow_world"]:
+        if p["state"] == "present" and port and _lb.world_open_on_port(remaining, port) and not p["allow_world"]:
             result["world_open"] = True
-            module.warn("security group %s still opens port %s to the world through a rule this module does not "
-                        "own; the allow-list has no effect until it is removed" % (gid, port))
+            msg = ("security group %s opens port %s to the whole internet through a rule this module does not own "
+                   "(%s), so the allow-list has no effect" % (gid, port, ", ".join(
+                       _lb.format_rule(r) for r in remaining if _lb.is_world_rule(r) and _lb.covers_port(r, port))))
+            if p["service_name"]:
+                # the load balancer's port: refuse before any change
+                raise _lb.LbError(msg + "; remove it with portkey_lb_security_group.purge: true (exclusive: the port "
+                                  "stays reachable only from the allowed sources), or keep it deliberately with "
+                                  "portkey_lb_security_group.allow_world: true", world_open=True)
+            module.warn(msg)
+        plans.append((gid, to_add, to_remove))
+    for gid, to_add, to_remove in plans:
         if (to_add or to_remove) and not module.check_mode:
             apply_changes(module, ec2, gid, to_add, to_remove)
         result["changed"] = result["changed"] or bool(to_add or to_remove)
@@ -385,6 +353,7 @@ def main():
         )),
         port=dict(type="int"),
         purge=dict(type="bool", default=False),
+        exclusive=dict(type="bool", default=False),
         allow_world=dict(type="bool", default=False),
         rule_description=dict(type="str"),
         wait_timeout=dict(type="int", default=300),

@@ -213,6 +213,17 @@ CASES: tuple[Case, ...] = (
     Case('lb-bad-prefix-list', 'aws ids and cidrs', ('portkey_lb_security_group.prefix_list_ids',
                                                      'lb_security_group_prefix_list_ids'),
          _lb(prefix_list_ids=['com.amazonaws.us-east-1.s3'])),
+    # ---- load balancer annotations and PrivateLink (checked with the gateway values, before any change)
+    Case('lbc-bad-cidr', 'load balancer', ('portkey_load_balancer.cidrs',),
+         {'portkey_load_balancer': {'enabled': True, 'cidrs': ['10.0.0.0/33']}}),
+    Case('lbc-world-without-allow', 'load balancer', ('portkey_load_balancer.cidrs',),
+         {'portkey_load_balancer': {'enabled': True, 'cidrs': ['0.0.0.0/0']}}),
+    Case('lbc-bad-cert-arn', 'load balancer', ('portkey_load_balancer.certificate_arn',),
+         {'portkey_load_balancer': {'enabled': True, 'certificate_arn': 'my-certificate'}}, generation='1.7'),
+    Case('pl-bad-principal', 'load balancer', ('portkey_private_link.allowed_principals',),
+         {'portkey_private_link': {'enabled': True, 'allowed_principals': ['299329113195']}}),
+    Case('pl-internet-facing', 'load balancer', ('portkey_private_link.enabled',),
+         {'portkey_private_link': {'enabled': True}, 'portkey_load_balancer': {'scheme': 'internet-facing'}}),
     # ---- wrong types, empty strings, unknown keys
     Case('type-environment-list', 'types and keys', ('portkey_environment',),
          {'portkey_environment': ['CACHE_STORE=redis']}),

@@ -397,16 +397,30 @@ def test_lb_security_group_alb_check_apply_idempotent_purge(backends, aws, core,
                                         (8787, '198.51.100.0/24', desc)}
     ok(role(backends, 'lb_security_group', 'lb_security_group_result', **base), changed=0)
 
-    # purge: drop 198.51.100.0/24 (ours), keep the foreign rule
-    purge = {**base, 'lb_security_group_cidrs': [CONTROL_PLANE], 'lb_security_group_purge': True}
+    # someone opens the gateway port to the world: refused before any change without the opt-in
+    aws['ec2'].authorize_security_group_ingress(GroupId=sg, IpPermissions=[
+        {'IpProtocol': 'tcp', 'FromPort': 8787, 'ToPort': 8787,
+         'IpRanges': [{'CidrIp': '0.0.0.0/0', 'Description': 'world'}]},
+        {'IpProtocol': 'tcp', 'FromPort': 443, 'ToPort': 443,
+         'IpRanges': [{'CidrIp': '0.0.0.0/0', 'Description': 'other port'}]}])
+    narrowed = {**base, 'lb_security_group_cidrs': [CONTROL_PLANE]}
+    before = aws_state(aws)
+    run = role(backends, 'lb_security_group', 'lb_security_group_result', **narrowed)
+    assert run.rc != 0 and 'portkey_lb_security_group.purge: true' in run.output, run
+    assert 'portkey_lb_security_group.allow_world: true' in run.output
+    assert aws_state(aws) == before
+
+    # purge (exclusive): the port is reachable only from the allowed CIDRs; other ports are left alone
+    purge = {**narrowed, 'lb_security_group_purge': True}
     run = ok(role(backends, 'lb_security_group', 'lb_security_group_result', **purge), changed=1)
-    assert [r['source'] for r in run.fact()['rules_removed']] == ['198.51.100.0/24']
-    assert sg_rules(aws['ec2'], sg) == {(8787, '192.0.2.0/24', 'foreign'), (8787, CONTROL_PLANE, desc)}
+    assert sorted(r['source'] for r in run.fact()['rules_removed']) == ['0.0.0.0/0', '192.0.2.0/24', '198.51.100.0/24']
+    assert sg_rules(aws['ec2'], sg) == {(8787, CONTROL_PLANE, desc), (443, '0.0.0.0/0', 'other port')}
+    ok(role(backends, 'lb_security_group', 'lb_security_group_result', **purge), changed=0)
 
     # absent (uninstall) removes only ours
     ok(role(backends, 'lb_security_group', 'lb_security_group_result', lb_security_group_state='absent', **base),
        changed=1)
-    assert sg_rules(aws['ec2'], sg) == {(8787, '192.0.2.0/24', 'foreign')}
+    assert sg_rules(aws['ec2'], sg) == {(443, '0.0.0.0/0', 'other port')}
 
 
 @pytest.mark.parametrize('kind', ['nlb', 'clb'])
@@ -449,8 +463,76 @@ def test_lb_security_group_refuses_world_and_unknown_hostname(backends, core):
     assert run.rc != 0 and 'lb_security_group_allow_world: true' in run.output
     # the emulator's own hostname (<name>.<ns>.elb.lab.local) matches no load balancer in moto
     run = role(backends, 'lb_security_group', 'lb_security_group_result', lb_security_group_release_name=rel,
-               lb_security_group_namespace=ns)
+               lb_security_group_namespace=ns, lb_security_group_wait_timeout=1, lb_security_group_wait_interval=1)
     assert run.rc != 0 and f'no ELBv2 or classic load balancer with DNS name {rel}.{ns}.elb.lab.local' in run.output
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# private_link (the lab's Service gets no NLB: moto's internal NLB plays the one the controller would create)
+
+
+PORTKEY = 'arn:aws:iam::299329113195:root'
+
+
+def endpoint_services(ec2, owner):
+    return [c for c in ec2.describe_vpc_endpoint_service_configurations()['ServiceConfigurations']
+            if {'Key': 'portkey_ai.gateway', 'Value': owner} in c.get('Tags', [])]
+
+
+def test_private_link_converge_rerun_principal_change_removal(backends, aws, core, lb_vpc):
+    vpc, subnets = lb_vpc
+    ec2 = aws['ec2']
+    rel, ns = f'pk-{suffix()}', f'pl-{suffix()}'
+    lb = aws['elbv2'].create_load_balancer(Name=f'nlb-{suffix()}', Subnets=subnets, Type='network',
+                                           Scheme='internal')['LoadBalancers'][0]
+    svc = gateway_service(core, ns, rel)
+    set_lb_hostname(core, ns, svc, lb['DNSName'])
+    # somebody else's endpoint service on the same NLB is never touched
+    foreign = ec2.create_vpc_endpoint_service_configuration(
+        NetworkLoadBalancerArns=[lb['LoadBalancerArn']])['ServiceConfiguration']['ServiceId']
+    owner = f'{ns}/{rel}'
+    base = dict(private_link_release_name=rel, private_link_namespace=ns)
+
+    before = aws_state(aws), len(endpoint_services(ec2, owner))
+    run = ok(role(backends, 'private_link', 'private_link_result', check=True, diff=True, **base), changed=1)
+    assert (aws_state(aws), len(endpoint_services(ec2, owner))) == before and run.fact()['created'] is True
+
+    run = ok(role(backends, 'private_link', 'private_link_result', **base), changed=1)
+    fact = run.fact()
+    [config] = endpoint_services(ec2, owner)
+    assert fact['service_name'] == config['ServiceName'] and fact['region'] == REGION and fact['port'] == 8787
+    assert fact['load_balancer']['arn'] == lb['LoadBalancerArn'] and fact['load_balancer']['scheme'] == 'internal'
+    assert config['AcceptanceRequired'] is True and config['NetworkLoadBalancerArns'] == [lb['LoadBalancerArn']]
+    perms = ec2.describe_vpc_endpoint_service_permissions(ServiceId=config['ServiceId'])['AllowedPrincipals']
+    assert [p['Principal'] for p in perms] == [PORTKEY] == fact['allowed_principals']
+    # moto has no DescribeVpcEndpointConnections: the role warns and reports the states as unknown
+    assert fact['connections'] is None and 'DescribeVpcEndpointConnections' in run.output
+    ok(role(backends, 'private_link', 'private_link_result', **base), changed=0)
+
+    other = 'arn:aws:iam::123456789012:role/portkey-dr'
+    changed = dict(base, private_link_allowed_principals=[other], private_link_acceptance_required=False)
+    run = ok(role(backends, 'private_link', 'private_link_result', diff=True, **changed), changed=1)
+    assert run.fact()['service_id'] == config['ServiceId']
+    perms = ec2.describe_vpc_endpoint_service_permissions(ServiceId=config['ServiceId'])['AllowedPrincipals']
+    assert [p['Principal'] for p in perms] == [other]
+    assert endpoint_services(ec2, owner)[0]['AcceptanceRequired'] is False
+
+    run = ok(role(backends, 'private_link', 'private_link_result', private_link_state='absent', **base), changed=1)
+    assert run.fact()['removed'] == [config['ServiceName']] and endpoint_services(ec2, owner) == []
+    ids = [c['ServiceId'] for c in ec2.describe_vpc_endpoint_service_configurations()['ServiceConfigurations']]
+    assert foreign in ids
+
+
+def test_private_link_refuses_missing_nlb(backends, aws, core):
+    """(A bad principal is refused by preflight: the bad-input corpus and the unit tests.)"""
+    rel, ns = f'pk-{suffix()}', f'pl-{suffix()}'
+    gateway_service(core, ns, rel)
+    before = aws_state(aws)
+    # the emulator's hostname matches no load balancer: refused after the timeout, naming it
+    run = role(backends, 'private_link', 'private_link_result', private_link_release_name=rel,
+               private_link_namespace=ns, private_link_wait_timeout=1, private_link_wait_interval=1)
+    assert run.rc != 0 and 'portkey_private_link.wait_timeout' in run.output, run
+    assert aws_state(aws) == before
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -612,3 +694,29 @@ def test_mongodb_access_inputs(backends):
     run = playbook(backends, 'mongodb_access.yml', dict(good_password='pw-' + uuid.uuid4().hex,
                                                         closed_port=_free_port()))
     assert run.rc == 0, run
+
+
+def test_summary_shows_what_portkey_needs_for_private_link(tmp_path):
+    """playbooks/summary.yml on its own, the role's result given as host vars: the line and the artifact."""
+    link = {'service_name': 'com.amazonaws.vpce.us-east-1.vpce-svc-0abc', 'region': REGION, 'port': 8787,
+            'connections': [{'vpc_endpoint_id': 'vpce-1', 'owner': '299329113195', 'state': 'pendingAcceptance'}]}
+    hosts = {'c1': {'ansible_connection': 'local', 'ansible_python_interpreter': str(VENV_BIN / 'python'),
+                    'portkey_outcome': {'status': 'healthy', 'msg': ''}, 'private_link_result': link},
+             'c2': {'ansible_connection': 'local', 'ansible_python_interpreter': str(VENV_BIN / 'python'),
+                    'portkey_outcome': {'status': 'healthy', 'msg': ''},
+                    'private_link_result': dict(link, connections=None)}}
+    inventory = tmp_path / 'hosts.yml'
+    inventory.write_text(yaml.safe_dump({'all': {'children': {'portkey_gateways': {'hosts': hosts}}}}))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
+               ANSIBLE_STDOUT_CALLBACK='ansible.builtin.json', ANSIBLE_LOAD_CALLBACK_PLUGINS='1',
+               ANSIBLE_SHOW_CUSTOM_STATS='1')
+    proc = subprocess.run([str(VENV_BIN / 'ansible-playbook'), str(ROOT / 'playbooks' / 'summary.yml'), '-i',
+                           str(inventory)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
+                          check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads(proc.stdout[proc.stdout.find('{\n'):])
+    summary = report['global_custom_stats']['portkey_summary']
+    assert summary['c1']['private_link'] == link
+    assert summary['c1']['line'].endswith('; PrivateLink com.amazonaws.vpce.us-east-1.vpce-svc-0abc (us-east-1, '
+                                          'port 8787), connections: pendingAcceptance')
+    assert summary['c2']['line'].endswith('connections: unknown')

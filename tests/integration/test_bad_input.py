@@ -91,7 +91,8 @@ def test_corpus_covers_every_family():
     families = {case.family for case in CASES}
     assert len(CASES) >= 40
     assert families >= {'chart source', 'credentials', 'log store', 'cache store', 'analytics', 'service',
-                        'high availability', 'network policy', 'vpc peering', 'aws ids and cidrs', 'types and keys'}
+                        'high availability', 'network policy', 'vpc peering', 'aws ids and cidrs', 'types and keys',
+                        'load balancer'}
 
 
 @pytest.mark.parametrize('case', CASES, ids=[c.id for c in CASES])

@@ -114,3 +114,26 @@ def test_defaults_with_credentials_render_the_pull_secret(tmp_path, generation):
     env = objects[("Secret", "portkey-gateway")]["data"]
     assert base64.b64decode(env["REDIS_TLS_ENABLED"]).decode() == "false"
     assert base64.b64decode(env["ANALYTICS_STORE"]).decode() == "control_plane"
+
+
+@pytest.mark.parametrize("generation", ["1.0", "1.7"])
+@pytest.mark.parametrize("private_link", [False, True])
+def test_load_balancer_annotations_render_on_the_service(tmp_path, generation, private_link):
+    chart_path = chart_or_skip(generation)
+    inputs = dict(PRODUCTION, service={}, load_balancer={"enabled": True, "cidrs": ["44.221.117.129/32", "10.0.0.0/8"]})
+    if private_link:
+        inputs = dict(inputs, load_balancer={}, private_link={"enabled": True})
+    result = build_values(inputs, read_chart(chart_path))
+    annotations = template(tmp_path, chart_path, result.values)[("Service", "portkey-ai-gateway")]["metadata"][
+        "annotations"]
+    prefix = "service.beta.kubernetes.io/aws-load-balancer-"
+    assert annotations[prefix + "type"] == "external" and annotations[prefix + "nlb-target-type"] == "ip"
+    assert annotations[prefix + "healthcheck-path"] == "/v1/health"
+    assert annotations[prefix + "healthcheck-port"] == "8787"
+    if private_link:
+        assert annotations[prefix + "scheme"] == "internal"
+        assert "service.beta.kubernetes.io/load-balancer-source-ranges" not in annotations
+    else:
+        assert annotations[prefix + "scheme"] == "internet-facing"
+        assert annotations["service.beta.kubernetes.io/load-balancer-source-ranges"] == "44.221.117.129/32,10.0.0.0/8"
+    assert any("copies service.annotations" in w for w in result.warnings) == (generation == "1.0")

@@ -42,3 +42,20 @@ def run_module(module, args, capsys, check=False, diff=False, secrets=()):
     for secret in secrets:
         assert secret not in out, "secret leaked in module output"
     return exc.value.code, json.loads(out)
+
+
+def aws_test_env(monkeypatch, region):
+    """Credentials and region for moto in this process, and no endpoint of a running lab."""
+    for var in ("AWS_URL", "AWS_ENDPOINT_URL", "EC2_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", region)
+
+
+def vpc_with_subnets(ec2, region):
+    """A VPC 10.0.0.0/16 with two subnets in two zones (load balancers need two)."""
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.%d.0/24" % i, AvailabilityZone=region + z)["Subnet"]
+               ["SubnetId"] for i, z in ((1, "a"), (2, "b"))]
+    return vpc, subnets

@@ -18,23 +18,17 @@ moto = pytest.importorskip("moto")
 from ansible_collections.portkey_ai.gateway.plugins.modules import lb_security_group  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
-from module_runner import run_module  # noqa: E402
+from module_runner import aws_test_env, run_module, vpc_with_subnets  # noqa: E402
 
 REGION = "us-east-1"
 
 
 @pytest.fixture
 def aws(monkeypatch):
-    for var in ("AWS_URL", "AWS_ENDPOINT_URL", "EC2_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    aws_test_env(monkeypatch, REGION)
     with moto.mock_aws():
         ec2 = boto3.client("ec2", region_name=REGION)
-        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.%d.0/24" % i, AvailabilityZone=REGION + z)["Subnet"]
-                   ["SubnetId"] for i, z in ((1, "a"), (2, "b"))]
+        vpc, subnets = vpc_with_subnets(ec2, REGION)
         sg = ec2.create_security_group(GroupName="lb", Description="lb", VpcId=vpc)["GroupId"]
         elbv2 = boto3.client("elbv2", region_name=REGION)
         alb = elbv2.create_load_balancer(Name="alb", Subnets=subnets, SecurityGroups=[sg], Type="application")
@@ -46,7 +40,7 @@ def fake_service(monkeypatch, hostname, ports=(8787,)):
     svc = dict(spec=dict(type="LoadBalancer", ports=[dict(port=p) for p in ports]),
                status=dict(loadBalancer=dict(ingress=[dict(hostname=hostname)] if hostname else [])))
     monkeypatch.setattr(lb_security_group, "HAS_K8S", True)
-    monkeypatch.setattr(lb_security_group, "read_service_factory", lambda module: (lambda: svc))
+    monkeypatch.setattr(lb_security_group, "service_reader", lambda *args: (lambda: svc))
 
 
 def run(args, capsys, check=False, diff=False):
@@ -85,7 +79,7 @@ def test_world_is_refused(aws, monkeypatch, capsys):
 
 def test_unknown_hostname_fails(aws, monkeypatch, capsys):
     fake_service(monkeypatch, "nothing.example.com")
-    out = run(dict(service_name="s", region=REGION), capsys)
+    out = run(dict(service_name="s", region=REGION, wait_timeout=1, wait_interval=1), capsys)
     assert out["failed"] and "nothing.example.com" in out["msg"]
 
 
