@@ -256,6 +256,7 @@ def _leaf_strings(obj):
 def manage_release(module):
     from ansible_collections.portkey_ai.gateway.plugins.module_utils._helm import Helm
     from ansible_collections.portkey_ai.gateway.plugins.module_utils._release import ReleaseManager, ReleaseRequest
+    from ansible_collections.portkey_ai.gateway.plugins.module_utils._secrets import KubeSecrets
 
     p = module.params
     spec = p["values_spec"]
@@ -277,10 +278,12 @@ def manage_release(module):
     )
     # host + api_key (K8S_AUTH_HOST / K8S_AUTH_API_KEY): helm reads them from a private 0600 kubeconfig that
     # exists only while helm runs; the token is never in argv (helm_commands) nor in the output (no_log).
-    with K8sAuth.from_params(p).helm_connection() as conn:
+    auth = K8sAuth.from_params(p)
+    with auth.helm_connection() as conn:
         helm = Helm(module.run_command, p["helm_binary"], kubeconfig=conn["kubeconfig"], context=conn["context"],
                     env=conn["env"], global_args=conn["global_args"])
-        manager = ReleaseManager(helm, req, add_secrets=module.no_log_values.update)
+        manager = ReleaseManager(helm, req, add_secrets=module.no_log_values.update,
+                                 kube_secrets=lambda: KubeSecrets(auth))
         try:
             result = manager.run()
         except PortkeyError as exc:
