@@ -303,6 +303,9 @@ def test_site_converges_and_rerun_is_a_noop(deploy, lab, generation):
     before = deploy.snap['converge'][name]['release']
     assert before and before['status'] == 'deployed', before
     assert before['chart'] == f'gateway-{CHART_VERSION[generation]}'
+    # chart 1.0.x keeps the secrets in the values: said once per cluster and run (docs/secrets.md); 1.7.x never
+    assert converge.output.count(f'every Helm release record of {release};') == (generation == '1.0'), \
+        'the 1.0.x secrets warning must show exactly once for this cluster (and never on 1.7.x)'
 
     noop = deploy.noop()
     assert noop.rc == 0, describe(noop)
@@ -338,6 +341,11 @@ def test_check_diff_reports_change_without_secrets_or_writes(deploy, lab, genera
             secrets[f'{g} {when} registry_password'] = secret_needles(values['registry_password'], 'lab-user')
     assert leaked(run.output, secrets) == []
     assert '<redacted sha256:' in run.stdout, 'the diff shows no redacted secret: is the Secret diff missing?'
+    if generation == '1.7':   # the owned Secret's diff says the client auth key changes, never its value
+        release = deploy.rel(name)[0]
+        assert f'Secret {release}-gateway-env (desired)' in run.stdout, 'no diff of the owned Secret'
+        assert f'Secret {release}-gateway-env changes (keys PORTKEY_CLIENT_AUTH)' in run.stdout or \
+            'PORTKEY_CLIENT_AUTH: <redacted sha256:' in run.stdout
     writes = lab.writes_between(run.started, run.ended, deploy.namespaces(deploy.names('idem')))
     assert writes == [], f'--check sent write requests: {writes}'
     assert deploy.snap['check_diff'][name]['release']['revision'] == deploy.snap['converge'][name]['release']['revision']
