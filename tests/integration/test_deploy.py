@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import VENV_BIN, Lab, PlaybookRun, lab_vars, run_playbook, write_inventory
+from conftest import (
+    VENV_BIN, Lab, PlaybookRun, current_chart_copy, lab_vars, run_playbook, uninstall_releases, write_inventory,
+)
 
 GENERATIONS = ['1.0', '1.7']
 IMAGE_TAG = {'1.0': '1.11.4', '1.7': '2.13.0'}
@@ -153,7 +153,7 @@ class Deploy:
         self.helm4 = tmp / 'helm4-logged'
         self.helm4.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> {self.helm4_log}\nexec {VENV_BIN / "helm4"} "$@"\n')
         self.helm4.chmod(0o755)
-        self.chart17 = self._current_chart_copy(tmp / 'chart-1.7.7')
+        self.chart17 = current_chart_copy(tmp / 'chart-1.7.7')
         self.hosts: dict[str, dict] = {}
         for g in GENERATIONS:
             self.hosts[host('idem', g)] = lab_vars(
@@ -193,15 +193,6 @@ class Deploy:
             snap[name] = {'release': info,
                           'manifest': manifest_docs(self.lab, release, namespace) if info else []}
         self.snap[step] = snap
-
-    @staticmethod
-    def _current_chart_copy(dest: Path) -> Path:
-        bare = os.environ['PORTKEY_LAB_CHART_GIT_CURRENT'].removeprefix('file://')
-        dest.mkdir(parents=True)
-        archive = subprocess.run(['git', '--git-dir', bare, 'archive', 'gateway-1.7.7', 'charts/portkey-gateway'],
-                                 capture_output=True, check=True)
-        subprocess.run(['tar', '-x', '-C', str(dest)], input=archive.stdout, check=True)
-        return dest / 'charts' / 'portkey-gateway'
 
     # -- steps
     def converge(self) -> PlaybookRun:
@@ -276,10 +267,7 @@ class Deploy:
         return self.steps.once('uninstall', step)
 
     def cleanup(self) -> None:
-        for name in self.hosts:
-            release, namespace = self.rel(name)
-            if self.lab.release(release, namespace):
-                self.lab.helm('uninstall', release, '-n', namespace, '--wait=false')
+        uninstall_releases(self.lab, self.hosts)
 
 
 @pytest.fixture(scope='module')

@@ -16,7 +16,7 @@ import base64
 import gzip
 import json
 import os
-import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -25,8 +25,13 @@ from pathlib import Path
 import boto3
 import pytest
 
-from conftest import Lab, PlaybookRun, lab_vars, run_playbook, write_inventory
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._values import build_values
+from conftest import (
+    ROOT, Lab, PlaybookRun, current_chart_copy, lab_vars, run_playbook, uninstall_releases, write_inventory,
+)
+
+if str(ROOT / 'collections') not in sys.path:   # the values builder of this checkout, for step A
+    sys.path.insert(0, str(ROOT / 'collections'))
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._values import build_values  # noqa: E402
 
 HOSTS = ('migrate_17', 'aws_17', 'eso_17')
 CRD = {
@@ -125,12 +130,7 @@ class Scenario:
     def install_with_secrets_in_values(self) -> None:
         """migrate_17 as earlier versions deployed it: every secret in the chart values."""
         host = self.hosts['migrate_17']
-        chart = self.tmp / 'chart'
-        chart.mkdir()
-        bare = os.environ['PORTKEY_LAB_CHART_GIT_CURRENT'].removeprefix('file://')
-        archive = subprocess.run(['git', '--git-dir', bare, 'archive', host['portkey_chart_git_ref'],
-                                  host['portkey_chart_git_path']], capture_output=True, check=True)
-        subprocess.run(['tar', '-x', '-C', str(chart)], input=archive.stdout, check=True)
+        chart = current_chart_copy(self.tmp / 'chart', host['portkey_chart_git_ref'])
         spec = {'release_name': host['portkey_release_name'], 'namespace': host['portkey_namespace'],
                 'client_auth': host['portkey_client_auth'],
                 'organisations_to_sync': host['portkey_organisations_to_sync'],
@@ -144,7 +144,7 @@ class Scenario:
         values_file.chmod(0o600)
         try:
             out = self.lab.helm('upgrade', '--install', host['portkey_release_name'],
-                                str(chart / host['portkey_chart_git_path']), '-n', host['portkey_namespace'],
+                                str(chart), '-n', host['portkey_namespace'],
                                 '--create-namespace', '--wait', '--timeout', '30s', '-f', str(values_file))
         finally:
             values_file.unlink()
@@ -169,10 +169,7 @@ class Scenario:
         self.run('C', list(HOSTS))
 
     def cleanup(self) -> None:
-        for name in HOSTS:
-            release, namespace = self.rel(name)
-            if self.lab.release(release, namespace):
-                self.lab.helm('uninstall', release, '-n', namespace, '--wait=false')
+        uninstall_releases(self.lab, self.hosts)
 
 
 @pytest.fixture(scope='module')
