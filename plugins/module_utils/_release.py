@@ -661,8 +661,8 @@ class ReleaseManager(object):
             if plan["mode"] == "external":
                 raise PortkeyError("portkey_secrets: the Secret %s does not exist in namespace %s: the External Secrets "
                                    "Operator has not synced the ExternalSecret %s (store %s) yet; check the "
-                                   "ExternalSecret's status, then rerun" % (plan["name"], req.namespace, plan["name"],
-                                                                             plan["external"].get("store")))
+                                   "ExternalSecret's status, then rerun"
+                                   % (plan["name"], req.namespace, plan["name"], plan["external"].get("store")))
             raise PortkeyError("portkey_secrets.name: the Secret %s does not exist in namespace %s; create it with "
                                "the keys %s (portkey_secrets.keys) before deploying"
                                % (plan["name"], req.namespace, ", ".join(plan["keys"])))

@@ -325,6 +325,8 @@ def argument_spec():
         image_credentials=dict(type="dict", options=CREDENTIAL_OPTIONS),
         image_pull_secret=dict(type="raw", no_log=False),
         environment_secret=dict(type="raw", no_log=False),
+        secrets=dict(type="raw", no_log=False),
+        secret_checksum=dict(type="raw", no_log=False),
         values_spec=dict(type="dict"),
         dest=dict(type="path"),
     )
