@@ -5,7 +5,8 @@ Runs synchronously after every write of a Deployment or ReplicaSet (and after a 
 * a Deployment owns one ReplicaSet per distinct pod template (``pod-template-hash`` = a stable hash of the
   template); the current one is scaled to ``spec.replicas``;
 * a ReplicaSet owns Pods (labels from its template), Running and Ready at once, unless a container image tag
-  ends with the never-ready marker: then Running with Ready=False;
+  ends with the never-ready marker, or an env entry reads a key of a Secret that does not exist when the pod is
+  created (the kubelet's CreateContainerConfigError): then Running with Ready=False;
 * old ReplicaSets are scaled to 0 only once the current one is fully ready (a never-ready rollout therefore
   keeps the old pods serving, as a stuck rolling update does);
 * Deployment and ReplicaSet status are computed as the controllers report them (what ``helm --wait``,
@@ -25,6 +26,7 @@ from .store import Obj, Store, now_rfc3339
 DEPLOYMENTS = ('apps', 'deployments')
 REPLICASETS = ('apps', 'replicasets')
 PODS = ('', 'pods')
+SECRETS = ('', 'secrets')
 HASH_LABEL = 'pod-template-hash'
 REVISION = 'deployment.kubernetes.io/revision'
 _ALPHABET = 'bcdfghjklmnpqrstvwxz2456789'
@@ -232,7 +234,8 @@ class WorkloadSimulator:
         spec['nodeName'] = 'lab-node'
         suffix = _encode(random.getrandbits(40), 5)
         containers = spec.get('containers') or []
-        ready = not any(image_tag(c.get('image', '')).endswith(self._marker) for c in containers)
+        ready = not any(image_tag(c.get('image', '')).endswith(self._marker) for c in containers) \
+            and not self.missing_secret_keys(meta['namespace'], containers)
         return {
             'apiVersion': 'v1', 'kind': 'Pod',
             'metadata': {'name': f"{meta['name']}-{suffix}", 'namespace': meta['namespace'],
@@ -242,6 +245,20 @@ class WorkloadSimulator:
             'spec': spec,
             'status': self._pod_status(containers, ready),
         }
+
+    def missing_secret_keys(self, namespace: str, containers: list[Obj]) -> list[str]:
+        """``secret/key`` of every non-optional env secretKeyRef whose Secret or key does not exist."""
+        secrets = {s['metadata']['name']: s for s in self._store.list(SECRETS, namespace)}
+        missing = []
+        for container in containers:
+            for entry in container.get('env') or []:
+                ref = (entry.get('valueFrom') or {}).get('secretKeyRef')
+                if not ref or ref.get('optional'):
+                    continue
+                data = (secrets.get(ref.get('name')) or {}).get('data') or {}
+                if ref.get('key') not in data:
+                    missing.append(f"{ref.get('name')}/{ref.get('key')}")
+        return missing
 
     @staticmethod
     def _pod_status(containers: list[Obj], ready: bool) -> Obj:

@@ -218,6 +218,27 @@ def test_kubectl_apply_rollout_and_scale(emulator: Emulator, tmp_path: Path) -> 
     assert _pods_by(emulator, 'app=web') == [] and emulator.kubectl_json('get', 'rs')['items'] == []
 
 
+def test_pods_reading_a_missing_secret_key_are_not_ready(emulator: Emulator, tmp_path: Path) -> None:
+    """A pod whose env reads a Secret key that does not exist when it is created never gets Ready (the kubelet's
+    CreateContainerConfigError): the rollout stays on the old pods."""
+    kubectl = str(BIN / 'kubectl')
+    web = _deployment('web')
+    container = web['spec']['template']['spec']['containers'][0]
+    container['env'] = [{'name': 'TOKEN', 'valueFrom': {'secretKeyRef': {'name': 'creds', 'key': 'TOKEN'}}},
+                        {'name': 'OPT', 'valueFrom': {'secretKeyRef': {'name': 'nope', 'key': 'X', 'optional': True}}}]
+    manifest = tmp_path / 'web.json'
+    manifest.write_text(json.dumps(web))
+    emulator.run(kubectl, 'apply', '-f', str(manifest))
+    assert not any(_ready(p) for p in _pods_by(emulator, 'app=web')), 'no Secret: the pod must not be Ready'
+    emulator.run(kubectl, 'create', 'secret', 'generic', 'creds', '--from-literal=OTHER=1')
+    emulator.run(kubectl, 'delete', 'pods', '-l', 'app=web')
+    assert not any(_ready(p) for p in _pods_by(emulator, 'app=web')), 'key missing: the pod must not be Ready'
+    emulator.run(kubectl, 'delete', 'secret', 'creds')
+    emulator.run(kubectl, 'create', 'secret', 'generic', 'creds', '--from-literal=TOKEN=t')
+    emulator.run(kubectl, 'delete', 'pods', '-l', 'app=web')
+    assert [_ready(p) for p in _pods_by(emulator, 'app=web')] == [True]
+
+
 def _pods_by(emu: Emulator, selector: str) -> list[dict[str, Any]]:
     return emu.kubectl_json('get', 'pods', '-l', selector)['items']
 

@@ -198,8 +198,8 @@ def test_current_options(tmp_path):
                                        "whenUnsatisfiable": "ScheduleAnyway"}],
         "terminationGracePeriodSeconds": 45, "extraEnv": [{"name": "EXTRA", "value": "1"}],
         "envFrom": [{"secretRef": {"name": "more"}}], "redis": {"serviceType": "ClusterIP"},
-        "environment": {"existingSecret": "portkey-env", "secretKeys": ["PORTKEY_CLIENT_AUTH"],
-                        "data": {"PORTKEY_CLIENT_AUTH": "", "ORGANISATIONS_TO_SYNC": "org-1"}},
+        "environment": {"create": False, "existingSecret": "portkey-env", "secretKeys": ["PORTKEY_CLIENT_AUTH"],
+                        "data": {"ORGANISATIONS_TO_SYNC": "org-1"}},
     }
     objs = objects(CURRENT, values=values, tmp_path=tmp_path)
     assert ("Secret", "portkey-gateway") not in objs
@@ -219,6 +219,24 @@ def test_current_options(tmp_path):
     assert env["ORGANISATIONS_TO_SYNC"]["value"] == "org-1" and env["EXTRA"]["value"] == "1"
     assert objs[("Service", "portkey-gateway")]["spec"]["ports"][0]["port"] == 80
     assert objs[("Service", "redis")]["spec"]["type"] == "ClusterIP"
+
+
+def test_existing_secret_only_when_the_chart_creates_no_environment(tmp_path):
+    """As upstream: environment.existingSecret is read only with environment.create false; with create true (the
+    default) the chart's own Secret is rendered and referenced, and the existing Secret is ignored."""
+    env = {"existingSecret": "portkey-env", "secretKeys": ["PORTKEY_CLIENT_AUTH"],
+           "data": {"PORTKEY_CLIENT_AUTH": "inline", "ORGANISATIONS_TO_SYNC": "org-1"}}
+    objs = objects(CURRENT, values={**SA, "environment": env}, tmp_path=tmp_path)
+    assert objs[("Secret", "portkey-gateway")]["data"]["PORTKEY_CLIENT_AUTH"]
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"]["name"]
+            for e in container(objs[("Deployment", "portkey-gateway")])["env"]}
+    assert refs["PORTKEY_CLIENT_AUTH"] == refs["ORGANISATIONS_TO_SYNC"] == "portkey-gateway"
+    objs = objects(CURRENT, values={**SA, "environment": {**env, "create": False}}, tmp_path=tmp_path)
+    assert ("Secret", "portkey-gateway") not in objs
+    gw_env = {e["name"]: e for e in container(objs[("Deployment", "portkey-gateway")])["env"]}
+    assert gw_env["PORTKEY_CLIENT_AUTH"]["valueFrom"]["secretKeyRef"] == {"name": "portkey-env",
+                                                                          "key": "PORTKEY_CLIENT_AUTH"}
+    assert gw_env["ORGANISATIONS_TO_SYNC"] == {"name": "ORGANISATIONS_TO_SYNC", "value": "org-1"}
 
 
 def test_checksum_follows_the_environment(tmp_path):

@@ -34,6 +34,10 @@ from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import 
     PortkeyError, redact, redaction_marker, values_secret_values, yaml,
 )
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._helm import PENDING_STATES, HelmError
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._secrets import (
+    LEGACY_WARNING as LEGACY_SECRETS_WARNING, data_checksum, decoded_data, owned_secrets, redacted_view,
+    secret_changes,
+)
 
 # Kinds that have no namespace (objects parsed from a manifest get the release namespace otherwise).
 CLUSTER_SCOPED_KINDS = frozenset((
@@ -106,6 +110,23 @@ def _secret_marker(value, encoded):
         except (binascii.Error, ValueError, UnicodeDecodeError):
             pass
     return redaction_marker(text)
+
+
+def secret_diffs(secret_plan):
+    """One diff per owned Secret created, changed or deleted: key names and <redacted sha256:...> markers only."""
+    diffs = []
+    for change in secret_plan["changes"]:
+        name = change["desired"]["metadata"]["name"]
+        before, after = redacted_view(change["current"]), redacted_view(change["desired"])
+        diffs.append(dict(before_header="Secret %s (cluster)" % name, after_header="Secret %s (desired)" % name,
+                          before=yaml.safe_dump(before, default_flow_style=False, sort_keys=True) if before else "",
+                          after=yaml.safe_dump(after, default_flow_style=False, sort_keys=True)))
+    for secret in secret_plan["stale"]:
+        name = secret["metadata"]["name"]
+        diffs.append(dict(before_header="Secret %s (cluster)" % name, after_header="Secret %s (deleted)" % name,
+                          before=yaml.safe_dump(redacted_view(secret), default_flow_style=False, sort_keys=True),
+                          after=""))
+    return diffs
 
 
 def redact_docs(docs, secret_values):
@@ -421,9 +442,12 @@ def _empty_result(req):
 class ReleaseManager(object):
     """Runs one request. ``add_secrets`` is called with every secret value before anything is returned."""
 
-    def __init__(self, helm, request, add_secrets=None, build_values=None):
+    def __init__(self, helm, request, add_secrets=None, build_values=None, kube_secrets=None):
         self.helm = helm
         self.req = request
+        # a callable returning a _secrets.KubeSecrets (created on first use: only the secret modes need it)
+        self._kube_secrets_factory = kube_secrets
+        self._kube_secrets = None
         self.secrets = set()
         self._add_secrets_cb = add_secrets
         self._build_values = build_values
@@ -473,8 +497,17 @@ class ReleaseManager(object):
                               error=error)
         return write_record(self.req.record_dir, doc, now)
 
+    @property
+    def kube_secrets(self):
+        if self._kube_secrets is None:
+            if self._kube_secrets_factory is None:
+                raise PortkeyError("this run needs the Kubernetes Secrets API (portkey_secrets), but no connection "
+                                   "was given")
+            self._kube_secrets = self._kube_secrets_factory()
+        return self._kube_secrets
+
     # -- present -----------------------------------------------------------------------------------------------
-    def _values(self, chart):
+    def _values(self, chart, extra=None):
         """(ValuesResult or None, desired user values, secret paths)."""
         vr = None
         values = {}
@@ -484,8 +517,9 @@ class ReleaseManager(object):
             if build is None:
                 from ansible_collections.portkey_ai.gateway.plugins.module_utils._values import build_values
                 build = build_values
-            vr = build(self.req.values_spec, dict(name=chart["chart_name"], version=chart["chart_version"],
-                                                  app_version=chart["app_version"] or ""))
+            vr = build(dict(self.req.values_spec, **(extra or {})),
+                       dict(name=chart["chart_name"], version=chart["chart_version"],
+                            app_version=chart["app_version"] or ""))
             self.add_secrets(getattr(vr, "secret_values", ()) or ())
             values = vr.values
             paths = list(getattr(vr, "secret_paths", ()) or ())
@@ -555,8 +589,18 @@ class ReleaseManager(object):
                                "portkey_ai.gateway.chart_source)")
         chart = load_chart(req.chart_path)
         vr, desired_values, secret_paths = self._values(chart)
+        plan = getattr(vr, "secrets", None) or {}
+        if plan.get("mode") in ("existing", "external"):
+            # rotation: the referenced Secret's checksum goes into the pod annotation
+            checksum = self._referenced_secret_checksum(plan)
+            vr, desired_values, secret_paths = self._values(chart, extra=dict(secret_checksum=checksum))
+            plan = vr.secrets
         self._record_values, self._record_paths = desired_values, secret_paths
         result = _empty_result(req)
+        if plan.get("mode") == "values" and vr.generation == "1.0" \
+                and not ((req.values_spec or {}).get("secrets") or {}).get("mode"):
+            result["warnings"].append(LEGACY_SECRETS_WARNING % req.name)
+        secret_plan = self._secret_changes(plan, getattr(vr, "generation", None))
         if vr is not None:
             result.update(values_checksum=getattr(vr, "checksum", None),
                           env_checksum=getattr(vr, "env_checksum", None),
@@ -583,13 +627,23 @@ class ReleaseManager(object):
             desired = dict(chart_name=chart["chart_name"], chart_version=chart["chart_version"],
                            values=desired_values, manifest=rendered)
             reasons = compare(current, desired)
-            result["reasons"] = reasons
-            result["changed"] = result["changed"] or bool(reasons)
+            secret_reasons = [change["reason"] for change in secret_plan["changes"]]
+            result["reasons"] = secret_reasons + reasons
+            result["changed"] = result["changed"] or bool(reasons) or bool(secret_plan["changes"] or
+                                                                           secret_plan["stale"])
             if req.check_mode or req.diff:
                 result["diff"] = self._diff(current, desired_values, rendered, secret_paths)
+                result["diff"] += secret_diffs(secret_plan)
             deployed = current
-            if reasons and not req.check_mode:
-                deployed = self._upgrade(chart, files)
+            if not req.check_mode:
+                self._write_secrets(secret_plan)
+                if reasons:
+                    try:
+                        deployed = self._upgrade(chart, files)
+                    except PortkeyError:
+                        self._restore_secrets(secret_plan)
+                        raise
+                self._delete_stale_secrets(secret_plan)
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)
         result["release"] = release_info(deployed, req.name, req.namespace)
@@ -598,6 +652,75 @@ class ReleaseManager(object):
         elif req.check_mode and rendered is not None:
             result["objects"] = objects_from_manifest(rendered, req.namespace)
         return result
+
+    def _referenced_secret_checksum(self, plan):
+        """sha256 of the existing / ExternalSecret-made Secret's data; errors name the portkey_secrets variable."""
+        req = self.req
+        secret = self.kube_secrets.get(plan["name"], req.namespace)
+        if secret is None:
+            if plan["mode"] == "external":
+                raise PortkeyError("portkey_secrets: the Secret %s does not exist in namespace %s: the External Secrets "
+                                   "Operator has not synced the ExternalSecret %s (store %s) yet; check the "
+                                   "ExternalSecret's status, then rerun"
+                                   % (plan["name"], req.namespace, plan["name"], plan["external"].get("store")))
+            raise PortkeyError("portkey_secrets.name: the Secret %s does not exist in namespace %s; create it with "
+                               "the keys %s (portkey_secrets.keys) before deploying"
+                               % (plan["name"], req.namespace, ", ".join(plan["keys"])))
+        data = secret.get("data") or {}
+        self.add_secrets(decoded_data(secret).values())
+        missing = [k for k in plan["keys"] if k not in data]
+        if missing:
+            raise PortkeyError("portkey_secrets.keys: the Secret %s in namespace %s has no key %s; add it to the "
+                               "Secret or remove it from portkey_secrets.keys"
+                               % (plan["name"], req.namespace, ", ".join(missing)))
+        return data_checksum(dict((k, data[k]) for k in plan["keys"]))
+
+    def _secret_changes(self, plan, generation):
+        """The owned Secrets to create / replace (with their current state) and the stale owned ones to delete."""
+        req = self.req
+        found = {"changes": [], "stale": [], "unchanged": []}
+        if not plan or (plan.get("mode") == "values" and generation != "1.7"):
+            return found  # chart 1.0.x: no owned Secrets, no Secrets API call
+        desired = owned_secrets(plan, req.namespace, req.name)
+        for obj in desired:
+            self.add_secrets(decoded_data(obj).values())
+        existing = dict((s["metadata"]["name"], s) for s in self.kube_secrets.owned(req.namespace, req.name))
+        for obj in desired:
+            name = obj["metadata"]["name"]
+            current = existing.pop(name, None) or self.kube_secrets.get(name, req.namespace)
+            if current is not None:
+                self.add_secrets(decoded_data(current).values())
+            keys, meta_changed = secret_changes(current, obj)
+            if current is None:
+                reason = "Secret %s is created (keys %s)" % (name, ", ".join(sorted(obj["data"])))
+            elif keys or meta_changed:
+                reason = "Secret %s changes (keys %s)" % (name, ", ".join(keys) or "none; type or labels")
+            else:
+                found["unchanged"].append(obj)
+                continue
+            found["changes"].append(dict(current=current, desired=obj, reason=reason))
+        found["stale"] = list(existing.values())
+        return found
+
+    def _write_secrets(self, secret_plan):
+        if secret_plan["changes"]:
+            if self.req.create_namespace:
+                self.kube_secrets.ensure_namespace(self.req.namespace)
+            for change in secret_plan["changes"]:
+                self.kube_secrets.put(change["current"], change["desired"])
+
+    def _restore_secrets(self, secret_plan):
+        """After a failed upgrade the previous revision stays deployed: give it back its Secrets' content."""
+        for change in secret_plan["changes"]:
+            name = change["desired"]["metadata"]["name"]
+            latest = self.kube_secrets.get(name, self.req.namespace)
+            if change["current"] is not None and latest is not None:
+                self.kube_secrets.put(latest, dict(change["current"], metadata=dict(
+                    change["current"]["metadata"], namespace=self.req.namespace)))
+
+    def _delete_stale_secrets(self, secret_plan):
+        for secret in secret_plan["stale"]:
+            self.kube_secrets.delete(secret["metadata"]["name"], self.req.namespace)
 
     def _upgrade(self, chart, files):
         req = self.req
@@ -658,8 +781,13 @@ class ReleaseManager(object):
         req = self.req
         result = _empty_result(req)
         current = self.helm.release(req.name, req.namespace)
+        owned = self.kube_secrets.owned(req.namespace, req.name) if self._kube_secrets_factory else []
+        if owned:
+            result["changed"] = True
+            result["reasons"] = ["Secret %s is deleted" % s["metadata"]["name"] for s in owned]
         if not current:
             result["release"]["status"] = "absent"
+            self._delete_stale_secrets(dict(stale=[] if req.check_mode else owned))
             return result
         self.add_secrets(values_secret_values(current.get("config")))
         result["changed"] = True
@@ -674,6 +802,7 @@ class ReleaseManager(object):
             except HelmError as exc:
                 raise self._failure("uninstall", exc)
             info["status"] = "uninstalled"
+            self._delete_stale_secrets(dict(stale=owned))
         result["release"] = info
         return result
 

@@ -30,6 +30,14 @@ from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import 
     secret_values_of,
     yaml,
 )
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._secrets import (
+    MODES as SECRET_MODES,
+    SECRET_CHECKSUM_ANNOTATION,
+    data_checksum,
+    default_names,
+    dockerconfigjson,
+    env_secret_keys,
+)
 
 GENERATIONS = ("1.0", "1.7")
 DEFAULT_RELEASE = "portkey-gateway"
@@ -117,8 +125,9 @@ PERCENT = re.compile(r"^[0-9]+%$")
 
 ValuesResult = namedtuple(
     "ValuesResult",
-    "values secret_values secret_paths warnings generation env_checksum checksum chart_name fullname",
+    "values secret_values secret_paths warnings generation env_checksum checksum chart_name fullname secrets",
 )
+ValuesResult.__new__.__defaults__ = (None,)  # secrets: the secret plan (see _secrets.py); contains secrets
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -263,6 +272,12 @@ def _quantity_map(value):
     return mapping
 
 
+def _env_key_list(value):
+    if isinstance(value, list) and value and all(isinstance(k, str) and ENV_NAME.match(k) for k in value):
+        return sorted(set(value))
+    raise _Invalid("expected a non-empty list of environment variable names, got %s" % _got(value))
+
+
 def _organisations(value):
     if isinstance(value, list) and value:
         return ",".join(_string(item) for item in value)
@@ -287,6 +302,11 @@ SECTIONS = {
                           "pdb": _boolean, "pdb_min_available": _integer(1)},
     "strategy": {"max_surge": _int_or_percent, "max_unavailable": _int_or_percent},
     "dataservice": {"enabled": _boolean},
+    # where the secrets live (1.7.x): see _secrets.py
+    "secrets": {"mode": _choice(SECRET_MODES), "name": _k8s_name, "keys": _env_key_list,
+                "pull_secret_name": _k8s_name, "store": _k8s_name,
+                "store_kind": _choice(("SecretStore", "ClusterSecretStore")), "remote_key": _string,
+                "refresh_interval": _string, "wait_timeout": _integer(1)},
 }
 # Plain inputs: input -> checker.
 SCALARS = {
@@ -308,6 +328,8 @@ SCALARS = {
     # checked by _lb.load_balancer_settings (the keys are listed there)
     "load_balancer": _dict,
     "private_link": _dict,
+    # sha256 of an existing / external Secret's data, read from the cluster by gateway_release (rotation)
+    "secret_checksum": _string,
 }
 INPUTS = frozenset(SCALARS) | frozenset(SECTIONS)
 # Input variable names that differ from portkey_<input>.
@@ -412,6 +434,7 @@ class _Build:
         self.seen = {}
         self.generation = None
         self.env_origin = {}
+        self.from_secret = ()  # env keys an existing / external Secret provides (not in the inventory)
 
     def error(self, var, problem):
         self.errors.append("%s: %s" % (var, problem))
@@ -541,6 +564,8 @@ def _mandatory_env(build, env):
         var = variable(name)
         given = build.get(name)
         in_env = env.get(key)
+        if key in build.from_secret:
+            continue  # _secret_reference_values reports a value given here too
         if given is not None and in_env and given != in_env:
             build.error(var, "differs from %s; set it in one place only (%s)" % (build.env_var(key), var))
         elif given is not None or in_env:
@@ -551,7 +576,7 @@ def _mandatory_env(build, env):
 
 def _require_env(build, env, keys, because):
     for key in keys:
-        if not env.get(key):
+        if not env.get(key) and key not in build.from_secret:
             build.error(build.env_var(key), "is required %s; set it (a non-empty string)" % because)
 
 
@@ -689,6 +714,72 @@ def _environment_values(build, env):
         build.warnings.append("portkey_environment_secret is false: the environment (client auth key, "
                               "store keys) goes into a ConfigMap readable without Secret access")
     return {"environment": {"create": True, "secret": secret, "data": env}}
+
+
+def _secret_mode(build):
+    """The secrets mode for the generation (1.0.x: values only); sets build.from_secret for existing/external."""
+    section = build.section("secrets")
+    mode = section.get("mode")
+    if build.generation == "1.0":
+        if mode not in (None, "values"):
+            build.error("portkey_secrets.mode", "chart 1.0.x has no environment.existingSecret, so it cannot reference "
+                        "a Secret (%s); remove it (the secrets stay in the chart values) or upgrade to chart 1.7.x"
+                        % mode)
+        return "values"
+    # portkey_environment_secret: false (a ConfigMap) keeps the environment in the values
+    mode = mode or ("owned" if build.get("environment_secret", True) else "values")
+    if mode in ("existing", "external"):
+        required = ("name", "keys") if mode == "existing" else ("name", "store", "remote_key", "keys")
+        for key in required:
+            if key not in section and "portkey_secrets.%s" % key not in build.bad:
+                build.error("portkey_secrets.%s" % key, "is required with portkey_secrets.mode %s; set it" % mode)
+        build.from_secret = tuple(section.get("keys", ()))
+    return mode
+
+
+def _secret_reference_values(build, env, mode, fullname):
+    """(environment values, secret plan) for the modes that keep secrets out of the values."""
+    section = build.section("secrets")
+    names = default_names(fullname)
+    name = section.get("name", names["name"])
+    plan = {"mode": mode, "name": name, "pull_secret": None}
+    if mode == "owned":
+        keys = env_secret_keys(env)
+        plan["data"] = dict((k, env[k]) for k in keys)
+        checksum = data_checksum(plan["data"])
+    else:
+        keys = list(build.from_secret)
+        for key in env_secret_keys(env):
+            if key not in keys:
+                build.error(build.env_var(key) if key != "PORTKEY_CLIENT_AUTH" or build.get("client_auth") is None
+                            else "portkey_client_auth",
+                            "is a secret, and with portkey_secrets.mode %s secrets come from the Secret %s only: add "
+                            "%s to that Secret and to portkey_secrets.keys, and remove it here" % (mode, name, key))
+        for key in keys:
+            if key in env or (key == "PORTKEY_CLIENT_AUTH" and build.get("client_auth") is not None):
+                build.error(build.env_var(key) if key in env else "portkey_client_auth",
+                            "%s comes from the Secret %s (portkey_secrets.keys); remove it here" % (key, name))
+        plan["data"] = None
+        checksum = build.get("secret_checksum")
+        if mode == "external":
+            plan["external"] = dict((k, section[k]) for k in ("store", "store_kind", "remote_key", "refresh_interval")
+                                    if k in section)
+    plan["keys"] = keys
+    plan["pull_secret_name"] = section.get("pull_secret_name", names["pull_secret_name"])
+    plan["checksum"] = checksum
+    literal = dict((k, v) for k, v in env.items() if k not in keys)
+    values = {"create": False, "secret": True, "existingSecret": name, "secretKeys": keys, "data": literal}
+    return {"environment": values}, plan
+
+
+def _owned_pull_secret(values, plan):
+    """Move a chart-created pull secret (imageCredentials with the password) into a Secret the collection owns."""
+    created = [item for item in values.get("imageCredentials") or [] if isinstance(item, dict) and item.get("create")]
+    if not created:
+        return
+    plan["pull_secret"] = {"name": plan["pull_secret_name"], "config": dockerconfigjson(created[0])}
+    values["imageCredentials"] = []
+    values["imagePullSecrets"] = [{"name": plan["pull_secret_name"]}]
 
 
 def _image_values(build):
@@ -866,9 +957,10 @@ def _strategy_values(build):
 def _pod_metadata_values(build):
     result = {}
     annotations = build.get("pod_annotations", {})
-    if ENV_CHECKSUM_ANNOTATION in annotations:
-        build.error("portkey_pod_annotations.%s" % ENV_CHECKSUM_ANNOTATION, "is set by the collection (it restarts "
-                    "pods when the environment changes); remove it")
+    for owned in (ENV_CHECKSUM_ANNOTATION, SECRET_CHECKSUM_ANNOTATION):
+        if owned in annotations:
+            build.error("portkey_pod_annotations.%s" % owned, "is set by the collection (it restarts "
+                        "pods when the environment changes); remove it")
     labels = build.get("pod_labels", {})
     for label in (NAME_LABEL, INSTANCE_LABEL):
         if label in labels:
@@ -971,10 +1063,16 @@ def build_values(inputs, chart=None):
     build.generation = _resolve_generation(build)
     build.get("namespace")
     release, chart_name, name, fullname = _names(build)
+    mode = _secret_mode(build)
     env = _environment(build)
+    plan = {"mode": mode}
+    if mode == "values":
+        env_part = _environment_values(build, env)
+    else:
+        env_part, plan = _secret_reference_values(build, env, mode, fullname)
     values = {"autoRestart": False}
     for part in (
-        _environment_values(build, env),
+        env_part,
         _image_values(build),
         _pull_secret_values(build),
         _replica_values(build),
@@ -993,10 +1091,15 @@ def build_values(inputs, chart=None):
     _image_age_rule(build)
     if build.errors:
         raise PortkeyError("%d problem(s) in the gateway values inputs" % len(build.errors), errors=build.errors)
-    values["environment"]["data"] = env  # the validated, stringified environment wins over the raw merge
-    checksum_env = env_checksum(env)
+    # the validated, stringified environment wins over the raw merge
+    values["environment"]["data"] = env_part["environment"]["data"]
+    checksum_env = env_checksum(values["environment"]["data"])
     values["podAnnotations"] = dict(values.get("podAnnotations") or {})
     values["podAnnotations"][ENV_CHECKSUM_ANNOTATION] = checksum_env
+    if mode != "values":
+        _owned_pull_secret(values, plan)
+        if plan.get("checksum"):
+            values["podAnnotations"][SECRET_CHECKSUM_ANNOTATION] = plan["checksum"]
     secrets = secret_values_of(inputs)
     return ValuesResult(
         values=values,
@@ -1008,4 +1111,5 @@ def build_values(inputs, chart=None):
         checksum=hashlib.sha256(render_yaml(values).encode("utf-8")).hexdigest(),
         chart_name=chart_name,
         fullname=fullname,
+        secrets=plan,
     )

@@ -25,6 +25,14 @@ description:
   - Every secret value (found by the values builder and in the deployed release's values) is added to the module's
     C(no_log_values) before anything else, so it never appears in the output. In the diff, the C(data) and
     C(stringData) values of Secrets and any known secret are shown as C(<redacted sha256:XXXXXXXX>).
+  - Chart 1.7.x keeps the secrets out of the values (O(values_spec) C(secrets), docs/secrets.md). In mode C(owned) the
+    module creates or replaces the collection's Secrets (C(<fullname>-env), C(<fullname>-registry), labelled
+    C(portkey.ai/release=<release_name>)) through the Kubernetes API before C(helm upgrade), only when their content
+    differs; the diff lists them key by key as C(<redacted sha256:XXXXXXXX>); after a failed upgrade they get their
+    previous content back; owned Secrets no longer wanted are deleted after the upgrade, all of them on uninstall.
+    In modes C(existing) and C(external) it reads the referenced Secret and puts a checksum of its content into the
+    pod annotation C(portkey.ai/secret-checksum), so a rotated secret rolls the pods.
+  - On chart 1.0.x the secrets stay in the values (the chart cannot reference a Secret); the module warns once.
 author:
   - portkey_ai.gateway maintainers (@portkey-ai)
 options:
@@ -256,6 +264,7 @@ def _leaf_strings(obj):
 def manage_release(module):
     from ansible_collections.portkey_ai.gateway.plugins.module_utils._helm import Helm
     from ansible_collections.portkey_ai.gateway.plugins.module_utils._release import ReleaseManager, ReleaseRequest
+    from ansible_collections.portkey_ai.gateway.plugins.module_utils._secrets import KubeSecrets
 
     p = module.params
     spec = p["values_spec"]
@@ -277,10 +286,12 @@ def manage_release(module):
     )
     # host + api_key (K8S_AUTH_HOST / K8S_AUTH_API_KEY): helm reads them from a private 0600 kubeconfig that
     # exists only while helm runs; the token is never in argv (helm_commands) nor in the output (no_log).
-    with K8sAuth.from_params(p).helm_connection() as conn:
+    auth = K8sAuth.from_params(p)
+    with auth.helm_connection() as conn:
         helm = Helm(module.run_command, p["helm_binary"], kubeconfig=conn["kubeconfig"], context=conn["context"],
                     env=conn["env"], global_args=conn["global_args"])
-        manager = ReleaseManager(helm, req, add_secrets=module.no_log_values.update)
+        manager = ReleaseManager(helm, req, add_secrets=module.no_log_values.update,
+                                 kube_secrets=lambda: KubeSecrets(auth))
         try:
             result = manager.run()
         except PortkeyError as exc:

@@ -82,6 +82,22 @@ options:
   environment_secret:
     description: Store the environment in a Secret (V(true), default) or in a ConfigMap (not allowed on 1.0.x).
     type: raw
+  secrets:
+    description:
+      - Where the secrets live (chart 1.7.x), a dict; see docs/secrets.md. C(mode) - V(owned) (1.7.x default - the
+        secret environment keys and the registry credentials go to Secrets the collection owns, C(<fullname>-env) and
+        C(<fullname>-registry), and the values only name them through C(environment.existingSecret),
+        C(environment.secretKeys) and C(imagePullSecrets)), V(existing) (your Secret - C(name), C(keys)),
+        V(external) (a Secret made by the External Secrets Operator - C(name), C(store), C(store_kind),
+        C(remote_key), C(keys), C(refresh_interval)) or V(values) (secrets in the values, the only mode of 1.0.x).
+      - C(pull_secret_name) names the owned pull Secret; C(wait_timeout) is read by the gateway role.
+      - V(false) for O(environment_secret) makes V(values) the default.
+    type: raw
+  secret_checksum:
+    description:
+      - sha256 of the data of the referenced Secret (modes V(existing) and V(external)); it becomes the pod
+        annotation C(portkey.ai/secret-checksum). M(portkey_ai.gateway.gateway_release) reads the Secret and sets it.
+    type: raw
   image:
     description: "C({repository, tag, pull_policy}) of the gateway image. A given tag must be pinned (not empty, not V(latest))."
     type: raw
@@ -323,6 +339,8 @@ def argument_spec():
         image_credentials=dict(type="dict", options=CREDENTIAL_OPTIONS),
         image_pull_secret=dict(type="raw", no_log=False),
         environment_secret=dict(type="raw", no_log=False),
+        secrets=dict(type="raw", no_log=False),
+        secret_checksum=dict(type="raw", no_log=False),
         values_spec=dict(type="dict"),
         dest=dict(type="path"),
     )

@@ -223,6 +223,24 @@ def lab_vars(generation: str = '1.0', **overrides) -> dict:
     return base
 
 
+def uninstall_releases(lab: Lab, hosts: dict[str, dict]) -> None:
+    """Clean-up of a test's hosts: uninstall every release still installed (no wait)."""
+    for host in hosts.values():
+        release, namespace = host['portkey_release_name'], host['portkey_namespace']
+        if lab.release(release, namespace):
+            lab.helm('uninstall', release, '-n', namespace, '--wait=false')
+
+
+def current_chart_copy(dest: Path, ref: str = 'gateway-1.7.7') -> Path:
+    """A plain copy of the lab's 1.7.x chart at a tag of its git repository (charts/portkey-gateway under dest)."""
+    bare = os.environ['PORTKEY_LAB_CHART_GIT_CURRENT'].removeprefix('file://')
+    dest.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(['git', '--git-dir', bare, 'archive', ref, 'charts/portkey-gateway'],
+                             capture_output=True, check=True)
+    subprocess.run(['tar', '-x', '-C', str(dest)], input=archive.stdout, check=True)
+    return dest / 'charts' / 'portkey-gateway'
+
+
 def write_inventory(path: Path, hosts: dict[str, dict]) -> Path:
     inv = {'portkey_gateways': {'hosts': hosts}}
     path.write_text(yaml.safe_dump(inv, sort_keys=False))

@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import VENV_BIN, Lab, PlaybookRun, lab_vars, run_playbook, write_inventory
+from conftest import (
+    VENV_BIN, Lab, PlaybookRun, current_chart_copy, lab_vars, run_playbook, uninstall_releases, write_inventory,
+)
 
 GENERATIONS = ['1.0', '1.7']
 IMAGE_TAG = {'1.0': '1.11.4', '1.7': '2.13.0'}
@@ -153,7 +153,7 @@ class Deploy:
         self.helm4 = tmp / 'helm4-logged'
         self.helm4.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> {self.helm4_log}\nexec {VENV_BIN / "helm4"} "$@"\n')
         self.helm4.chmod(0o755)
-        self.chart17 = self._current_chart_copy(tmp / 'chart-1.7.7')
+        self.chart17 = current_chart_copy(tmp / 'chart-1.7.7')
         self.hosts: dict[str, dict] = {}
         for g in GENERATIONS:
             self.hosts[host('idem', g)] = lab_vars(
@@ -193,15 +193,6 @@ class Deploy:
             snap[name] = {'release': info,
                           'manifest': manifest_docs(self.lab, release, namespace) if info else []}
         self.snap[step] = snap
-
-    @staticmethod
-    def _current_chart_copy(dest: Path) -> Path:
-        bare = os.environ['PORTKEY_LAB_CHART_GIT_CURRENT'].removeprefix('file://')
-        dest.mkdir(parents=True)
-        archive = subprocess.run(['git', '--git-dir', bare, 'archive', 'gateway-1.7.7', 'charts/portkey-gateway'],
-                                 capture_output=True, check=True)
-        subprocess.run(['tar', '-x', '-C', str(dest)], input=archive.stdout, check=True)
-        return dest / 'charts' / 'portkey-gateway'
 
     # -- steps
     def converge(self) -> PlaybookRun:
@@ -276,10 +267,7 @@ class Deploy:
         return self.steps.once('uninstall', step)
 
     def cleanup(self) -> None:
-        for name in self.hosts:
-            release, namespace = self.rel(name)
-            if self.lab.release(release, namespace):
-                self.lab.helm('uninstall', release, '-n', namespace, '--wait=false')
+        uninstall_releases(self.lab, self.hosts)
 
 
 @pytest.fixture(scope='module')
@@ -303,6 +291,9 @@ def test_site_converges_and_rerun_is_a_noop(deploy, lab, generation):
     before = deploy.snap['converge'][name]['release']
     assert before and before['status'] == 'deployed', before
     assert before['chart'] == f'gateway-{CHART_VERSION[generation]}'
+    # chart 1.0.x keeps the secrets in the values: said once per cluster and run (docs/secrets.md); 1.7.x never
+    assert converge.output.count(f'every Helm release record of {release};') == (generation == '1.0'), \
+        'the 1.0.x secrets warning must show exactly once for this cluster (and never on 1.7.x)'
 
     noop = deploy.noop()
     assert noop.rc == 0, describe(noop)
@@ -338,6 +329,11 @@ def test_check_diff_reports_change_without_secrets_or_writes(deploy, lab, genera
             secrets[f'{g} {when} registry_password'] = secret_needles(values['registry_password'], 'lab-user')
     assert leaked(run.output, secrets) == []
     assert '<redacted sha256:' in run.stdout, 'the diff shows no redacted secret: is the Secret diff missing?'
+    if generation == '1.7':   # the owned Secret's diff says the client auth key changes, never its value
+        release = deploy.rel(name)[0]
+        assert f'Secret {release}-gateway-env (desired)' in run.stdout, 'no diff of the owned Secret'
+        assert f'Secret {release}-gateway-env changes (keys PORTKEY_CLIENT_AUTH)' in run.stdout or \
+            'PORTKEY_CLIENT_AUTH: <redacted sha256:' in run.stdout
     writes = lab.writes_between(run.started, run.ended, deploy.namespaces(deploy.names('idem')))
     assert writes == [], f'--check sent write requests: {writes}'
     assert deploy.snap['check_diff'][name]['release']['revision'] == deploy.snap['converge'][name]['release']['revision']
@@ -404,7 +400,9 @@ def test_uninstall_removes_everything_and_is_idempotent(deploy, lab, generation)
     release, namespace = deploy.rel(name)
     manifest = deploy.snap['converge'][name]['manifest']
     kinds = {d['kind'] for d in manifest}
-    assert {'Deployment', 'Service', 'Secret'} <= kinds, kinds
+    # 1.7.x: no Secret in the release; the collection owns them (and uninstall must remove them: checked below)
+    assert ({'Deployment', 'Service', 'Secret'} if generation == '1.0' else {'Deployment', 'Service'}) <= kinds, kinds
+    assert generation == '1.0' or 'Secret' not in kinds, kinds
     first, second = deploy.uninstall()
     assert first.rc == 0, describe(first)
     assert recap_of(first, name)['changed'] > 0

@@ -1,8 +1,11 @@
-"""Secrets go to the Kubernetes Secret (and helm's own release record) and nowhere else.
+"""Secrets go to the Kubernetes Secret (and, on chart 1.0.x only, helm's own release record) and nowhere else.
 
 Every secret is a unique marker, handed to ansible-playbook through its environment (the inventory only holds
-lookups, as a vault would). site.yml runs at -vvv with --diff, then again with --check --diff after one secret
-changed. Then the outputs of both runs, every file under the project tree (tracked, untracked and ignored, .lab/
+lookups, as a vault would). Two clusters get the same markers: one on chart 1.0.x (secrets in the values, so in
+helm's release record) and one on chart 1.7.x (the collection's own Secrets; its release records, decoded: base64,
+gzip, JSON, must hold none). site.yml runs at -vvv with --diff, then again with --check --diff after one secret
+changed. The lab API server's request log (method, path, query: it records no bodies) and the chart cache are
+scanned too. Then the outputs of both runs, every file under the project tree (tracked, untracked and ignored, .lab/
 included; .venv and .git only when touched during the test) and the files created or modified during the test
 under /tmp, $TMPDIR, ~/.ansible, ~/.cache, ~/.config and ~/.kube are scanned for each marker in clear text and in
 base64 (any alignment, and base64 of base64). The count found outside must be 0; the Secret must hold them.
@@ -10,6 +13,7 @@ base64 (any alignment, and base64 of base64). The count found outside must be 0;
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import os
 import tempfile
@@ -36,8 +40,8 @@ def _markers() -> dict[str, str]:
         'analytics_password', 'client_auth_changed')}
 
 
-def _host(markers_env: dict[str, str]) -> dict:
-    host = lab_vars('1.0')
+def _host(markers_env: dict[str, str], generation: str = '1.0') -> dict:
+    host = lab_vars(generation)
     host.update({
         'portkey_client_auth': _env('PKLEAK_CLIENT_AUTH'),
         'vault_portkey_registry_password': _env('PKLEAK_REGISTRY_PASSWORD'),
@@ -106,19 +110,30 @@ def _secrets(lab, namespace: str) -> list[dict]:
     return (lab.get(f'/api/v1/namespaces/{namespace}/secrets') or {}).get('items', [])
 
 
+def _release_records(secrets: list[dict]) -> bytes:
+    """Every helm release record, decoded: Secret data (base64) -> base64 -> gzip -> JSON."""
+    out = []
+    for item in secrets:
+        if item.get('type') == 'helm.sh/release.v1':
+            raw = base64.b64decode(base64.b64decode(item['data']['release']))
+            out.append(gzip.decompress(raw) if raw[:2] == b'\x1f\x8b' else raw)
+    return b'\n'.join(out)
+
+
 def test_secrets_only_in_the_kubernetes_secret(lab, tmp_path, pytestconfig):
     markers = _markers()
     host = _host({})
+    host17 = _host({}, '1.7')
     release, namespace = host['portkey_release_name'], host['portkey_namespace']
-    inventory = write_inventory(tmp_path / 'hosts.yml', {'leak': host})
+    inventory = write_inventory(tmp_path / 'hosts.yml', {'leak': host, 'leak17': host17})
     since = time.time() - 1
     try:
         deploy = run_playbook('site.yml', inventory, '-vvv', '--diff',
                               env=_ansible_env(markers, 'client_auth'), timeout=300)
-        assert deploy.rc == 0 and deploy.failed('leak') == 0, deploy.output[-4000:]
+        assert deploy.rc == 0 and deploy.failed('leak') == 0 and deploy.failed('leak17') == 0, deploy.output[-4000:]
         check = run_playbook('site.yml', inventory, '-vvv', '--check', '--diff',
                              env=_ansible_env(markers, 'client_auth_changed'), timeout=300)
-        assert check.rc == 0 and check.failed('leak') == 0, check.output[-4000:]
+        assert check.rc == 0 and check.failed('leak') == 0 and check.failed('leak17') == 0, check.output[-4000:]
 
         # Where the gateway needs them: the Secret, base64 as Kubernetes stores it (and helm's release record).
         secrets = _secrets(lab, namespace)
@@ -138,8 +153,22 @@ def test_secrets_only_in_the_kubernetes_secret(lab, tmp_path, pytestconfig):
         assert not missing, f'markers missing from the Kubernetes Secrets: {sorted(missing)}'
         assert 'client_auth_changed' not in labels_in_secret, '--check changed the Secret'
 
+        # Chart 1.7.x: the collection's Secret holds them, helm's release records (decoded) none.
+        secrets17 = _secrets(lab, host17['portkey_namespace'])
+        owned = [s for s in secrets17 if s['metadata']['name'] == host17['portkey_release_name'] + '-gateway-env']
+        assert owned, 'no owned environment Secret on the 1.7.x cluster'
+        in_owned = Scanner(dict(markers))
+        in_owned.text('owned secret', b'\n'.join(base64.b64decode(v) for v in owned[0]['data'].values()))
+        missing17 = set(markers) - {'client_auth_changed', 'registry_password'} - {f[1] for f in in_owned.found}
+        assert not missing17, f'markers missing from the 1.7.x owned Secret: {sorted(missing17)}'
+        records17 = _release_records(secrets17)
+        assert records17, 'no helm release record on the 1.7.x cluster'
+
         # Nowhere else.
         scan = Scanner(markers)
+        scan.text('helm release records of the 1.7.x cluster (decoded)', records17)
+        scan.text("the lab API server's request log", json.dumps(lab.requests()).encode())
+        scan.tree(Path(host['portkey_cache_dir']), None)
         scan.text('output of the -vvv --diff run', deploy.output.encode())
         scan.text('output of the --check --diff run', check.output.encode())
         scan.tree(ROOT, None, skip=('.git', '.venv'))
@@ -155,7 +184,9 @@ def test_secrets_only_in_the_kubernetes_secret(lab, tmp_path, pytestconfig):
         print(f'secret-leak runs: deploy {deploy.ended - deploy.started:.1f}s, check {check.ended - check.started:.1f}s, '
               f'scan {time.time() - check.ended:.1f}s')
         report_line(pytestconfig, f'secret-leak scan: {len(markers)} markers, {scan.files} files scanned, markers found '
-                                  f'outside the Kubernetes Secret and helm\'s release record: {len(outside)}')
+                                  f'outside the Kubernetes Secret and helm\'s 1.0.x release record (1.7.x release '
+                                  f'records, request log and chart cache included): {len(outside)}')
         assert not outside, 'secrets found outside the Kubernetes Secret (where, marker, form): ' + json.dumps(outside)
     finally:
         lab.helm('uninstall', release, '-n', namespace, '--wait', '--timeout', '30s')
+        lab.helm('uninstall', host17['portkey_release_name'], '-n', host17['portkey_namespace'], '--wait=false')

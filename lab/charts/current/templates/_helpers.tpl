@@ -120,32 +120,17 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
-{{/* env entries for environment.data (existingSecret explicit/lookup mode, else the chart's Secret/ConfigMap). */}}
+{{/* env entries: the chart's Secret/ConfigMap (environment.create, the default; Vault injection reads its Secret),
+     else environment.existingSecret (only when create is false, as upstream): explicit mode (every secretKeys entry
+     from the Secret, whether or not it is in data; the other data keys literal) or lookup mode (data keys found in
+     the Secret come from it, the others are literal). */}}
 {{- define "portkey.env" -}}
 {{- $env := .Values.environment }}
 {{- $secret := or .Values.useVaultInjection $env.secret }}
 {{- $source := include "portkey.envSource" . }}
-{{- $fromExisting := list }}
-{{- if $env.existingSecret }}
-{{- if $env.secretKeys }}
-{{- $fromExisting = $env.secretKeys }}
-{{- else }}
-{{- $found := lookup "v1" "Secret" .Release.Namespace $env.existingSecret }}
-{{- $fromExisting = keys (($found | default dict).data | default dict) }}
-{{- end }}
-{{- end }}
+{{- if or .Values.useVaultInjection $env.create }}
 {{- range $key, $value := $env.data }}
 - name: {{ $key }}
-{{- if $env.existingSecret }}
-{{- if has $key $fromExisting }}
-  valueFrom:
-    secretKeyRef:
-      name: {{ $env.existingSecret }}
-      key: {{ $key }}
-{{- else }}
-  value: {{ $value | toString | quote }}
-{{- end }}
-{{- else }}
   valueFrom:
     {{- if $secret }}
     secretKeyRef:
@@ -154,6 +139,35 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
     {{- end }}
       name: {{ $source }}
       key: {{ $key }}
+{{- end }}
+{{- else if $env.existingSecret }}
+{{- $fromExisting := $env.secretKeys }}
+{{- if not $env.secretKeys }}
+{{- $found := lookup "v1" "Secret" .Release.Namespace $env.existingSecret }}
+{{- $fromExisting = keys (($found | default dict).data | default dict) }}
+{{- range $key, $value := $env.data }}
+{{- if has $key $fromExisting }}
+- name: {{ $key }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $env.existingSecret }}
+      key: {{ $key }}
+{{- end }}
+{{- end }}
+{{- else }}
+{{- range $fromExisting }}
+- name: {{ . }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $env.existingSecret }}
+      key: {{ . }}
+{{- end }}
+{{- end }}
+{{- range $key, $value := $env.data }}
+{{- if not (has $key $fromExisting) }}
+- name: {{ $key }}
+  value: {{ $value | toString | quote }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- end }}

@@ -13,6 +13,7 @@ import re
 import pytest
 
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError, redact
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._secrets import data_checksum
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._values import (
     DEFAULT_RESOURCES,
     build_values,
@@ -66,8 +67,9 @@ GOOD = [
     ("defaults-1.7", "1.7", {}, {
         "environment.data.ANALYTICS_STORE": "control_plane", "environment.data.CACHE_STORE": "redis",
         "environment.data.REDIS_URL": "redis://redis:6379", "environment.data.REDIS_TLS_ENABLED": "false",
-        "environment.data.PORTKEY_CLIENT_AUTH": CLIENT_AUTH, "environment.data.ORGANISATIONS_TO_SYNC": "org-1",
-        "environment.secret": True, "environment.create": True,
+        "environment.data.ORGANISATIONS_TO_SYNC": "org-1",
+        "environment.secret": True, "environment.create": False, "environment.existingSecret": "portkey-gateway-env",
+        "environment.secretKeys": ["PORTKEY_CLIENT_AUTH"],
         "service.type": "LoadBalancer", "service.port": 8787, "replicaCount": 1, "autoRestart": False,
         "serviceAccount.create": True, "serviceAccount.name": "portkey-gateway", "resources": DEFAULT_RESOURCES,
         "autoscaling": {"enabled": False}, "dataservice": {"enabled": False},
@@ -82,7 +84,7 @@ GOOD = [
     ("credentials-1.0", "1.0", {"image_pull_secret": None, "image_credentials": {"username": "u", "password": "p"}}, {
         "imageCredentials": [{"name": "portkeyenterpriseregistrycredentials", "create": True, "email": "",
                               "registry": "https://index.docker.io/v1/", "username": "u", "password": "p"}]}),
-    ("credentials-1.7", "1.7", {"image_pull_secret": None,
+    ("credentials-1.7", "1.7", {"image_pull_secret": None, "secrets": {"mode": "values"},
                                 "image_credentials": {"auth": "dTpw", "name": "mine", "registry": "r.example"}}, {
         "imageCredentials": [{"name": "mine", "create": True, "email": "", "registry": "r.example", "auth": "dTpw"}],
         "imagePullSecrets": []}),
@@ -113,13 +115,14 @@ GOOD = [
         "environment.data.REDIS_TLS_ENABLED": "false"}),
     ("cache-memory", "1.7", {"environment": {"CACHE_STORE": "memory-store"}}, {
         "environment.data": {"CACHE_STORE": "memory-store", "ANALYTICS_STORE": "control_plane",
-                             "PORTKEY_CLIENT_AUTH": CLIENT_AUTH, "ORGANISATIONS_TO_SYNC": "org-1"}}),
+                             "ORGANISATIONS_TO_SYNC": "org-1"}}),
     ("analytics-clickhouse", "1.7", {"environment": CLICKHOUSE}, {"environment.data.ANALYTICS_STORE": "clickhouse"}),
     ("mandatory-from-environment", "1.7", {
         "client_auth": None, "organisations_to_sync": None,
         "environment": {"PORTKEY_CLIENT_AUTH": CLIENT_AUTH, "ORGANISATIONS_TO_SYNC": "o"}}, {
-        "environment.data.PORTKEY_CLIENT_AUTH": CLIENT_AUTH}),
-    ("mandatory-same-in-both", "1.7", {"environment": {"PORTKEY_CLIENT_AUTH": CLIENT_AUTH}}, {
+        "environment.secretKeys": ["PORTKEY_CLIENT_AUTH"]}),
+    ("mandatory-same-in-both", "1.7", {"environment": {"PORTKEY_CLIENT_AUTH": CLIENT_AUTH},
+                                       "secrets": {"mode": "values"}}, {
         "environment.data.PORTKEY_CLIENT_AUTH": CLIENT_AUTH}),
     ("organisations-list", "1.7", {"organisations_to_sync": ["a", "b"]}, {
         "environment.data.ORGANISATIONS_TO_SYNC": "a,b"}),
@@ -506,9 +509,18 @@ def test_env_checksum_changes_only_with_the_environment():
     rotated = build(environment={"LOG_STORE_REGION": "us-east-1"}, client_auth="ck-rotated-0000000000")
     assert one.env_checksum == other_inputs.env_checksum
     assert one.env_checksum != other_env.env_checksum
-    assert one.env_checksum != rotated.env_checksum
+    # 1.7.x (owned Secret): the environment checksum covers the values, the secret checksum the Secret's content
+    assert one.env_checksum == rotated.env_checksum
+    secret_sum = one.values["podAnnotations"]["portkey.ai/secret-checksum"]
+    assert secret_sum == data_checksum({"PORTKEY_CLIENT_AUTH": CLIENT_AUTH}) != \
+        rotated.values["podAnnotations"]["portkey.ai/secret-checksum"]
     assert one.checksum != other_inputs.checksum
-    assert one.values["podAnnotations"] == {"portkey.ai/env-checksum": one.env_checksum}
+    assert one.values["podAnnotations"] == {"portkey.ai/env-checksum": one.env_checksum,
+                                            "portkey.ai/secret-checksum": secret_sum}
+    legacy = [build(environment={"LOG_STORE_REGION": "us-east-1"}, secrets={"mode": "values"}, client_auth=auth)
+              for auth in (CLIENT_AUTH, "ck-rotated-0000000000")]
+    assert legacy[0].env_checksum != legacy[1].env_checksum
+    assert legacy[0].values["podAnnotations"] == {"portkey.ai/env-checksum": legacy[0].env_checksum}
 
 
 def test_env_checksum_does_not_depend_on_key_order_or_input_types():
@@ -525,14 +537,15 @@ def test_checksum_is_sha256_of_the_canonical_yaml():
 
 def test_extra_values_cannot_replace_the_env_checksum_annotation():
     result = build(extra_values={"podAnnotations": {"portkey.ai/env-checksum": "x", "keep": "me"}})
-    assert result.values["podAnnotations"] == {"portkey.ai/env-checksum": result.env_checksum, "keep": "me"}
+    assert result.values["podAnnotations"] == {"portkey.ai/env-checksum": result.env_checksum, "keep": "me",
+                                               "portkey.ai/secret-checksum": result.secrets["checksum"]}
 
 
 # --- secrets -------------------------------------------------------------------------------------------------------
 def test_secret_values_and_paths():
     result = build(image_pull_secret=None, image_credentials={"username": "bot", "password": "dockerpw-123"},
                    environment=dict(S3, CACHE_STORE="custom", REDIS_URL="rediss://:redispw-9@cache:6380",
-                                    REDIS_TLS_ENABLED="true"))
+                                    REDIS_TLS_ENABLED="true"), secrets={"mode": "values"})
     assert {CLIENT_AUTH, "AKIAEXAMPLE", "wJalrXUtnFEMI/K7MDENG", "dockerpw-123", "bot:dockerpw-123",
             "redispw-9"} <= result.secret_values
     assert result.secret_paths == [

@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import json
 import os
 import subprocess
 
@@ -66,8 +67,17 @@ def test_production_inputs_render(tmp_path, generation):
     assert result.generation == generation
     objects = template(tmp_path, chart_path, result.values)
 
-    env = objects[("Secret", "portkey-ai-gateway")]["data"]
-    decoded = dict((k, base64.b64decode(v).decode()) for k, v in env.items())
+    if generation == "1.0":
+        env = objects[("Secret", "portkey-ai-gateway")]["data"]
+        decoded = dict((k, base64.b64decode(v).decode()) for k, v in env.items())
+    else:  # the secret keys come from the collection's Secret, the rest are literal values
+        assert ("Secret", "portkey-ai-gateway") not in objects
+        entries = objects[("Deployment", "portkey-ai-gateway")]["spec"]["template"]["spec"]["containers"][0]["env"]
+        refs = dict((e["name"], e["valueFrom"]["secretKeyRef"]) for e in entries if "valueFrom" in e)
+        decoded = dict((e["name"], e["value"]) for e in entries if "value" in e)
+        assert sorted(refs) == result.secrets["keys"] and "PORTKEY_CLIENT_AUTH" in refs
+        assert all(ref == {"name": "portkey-ai-gateway-env", "key": key} for key, ref in refs.items())
+        assert not set(result.secret_values) & set(decoded.values())
     assert decoded["REDIS_TLS_ENABLED"] == "true" and decoded["REQUEST_TIMEOUT"] == "30000"
     assert decoded["ORGANISATIONS_TO_SYNC"] == "org-1,org-2"
     assert ("ConfigMap", "portkey-ai-gateway") not in objects
@@ -107,10 +117,20 @@ def test_defaults_with_credentials_render_the_pull_secret(tmp_path, generation):
               "image_credentials": {"username": "portkey", "password": "dckr-pat-123"}}
     result = build_values(inputs, read_chart(chart_path))
     objects = template(tmp_path, chart_path, result.values, release="portkey-gateway")
+    assert ("Deployment", "redis") in objects  # in-cluster Redis by default
+    if generation == "1.7":  # the collection owns the pull Secret; the chart only names it
+        assert ("Secret", "portkeyenterpriseregistrycredentials") not in objects
+        spec = objects[("Deployment", "portkey-gateway")]["spec"]["template"]["spec"]
+        assert spec["imagePullSecrets"] == [{"name": "portkey-gateway-registry"}]
+        config = result.secrets["pull_secret"]["config"]
+        assert json.loads(config)["auths"]["https://index.docker.io/v1/"]["auth"] == \
+            base64.b64encode(b"portkey:dckr-pat-123").decode()
+        env = dict((e["name"], e.get("value")) for e in spec["containers"][0]["env"])
+        assert env["REDIS_TLS_ENABLED"] == "false" and env["ANALYTICS_STORE"] == "control_plane"
+        return
     pull = objects[("Secret", "portkeyenterpriseregistrycredentials")]
     config = base64.b64decode(pull["data"][".dockerconfigjson"]).decode()
     assert "https://index.docker.io/v1/" in config
-    assert ("Deployment", "redis") in objects  # in-cluster Redis by default
     env = objects[("Secret", "portkey-gateway")]["data"]
     assert base64.b64decode(env["REDIS_TLS_ENABLED"]).decode() == "false"
     assert base64.b64decode(env["ANALYTICS_STORE"]).decode() == "control_plane"

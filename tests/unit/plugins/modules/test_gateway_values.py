@@ -28,6 +28,7 @@ SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCY"
 def args(**overrides):
     module_args = {
         "generation": "1.7",
+        "secrets": {"mode": "values"},  # the values-file behaviour; the owned-Secret mode is tested below
         "client_auth": CLIENT_AUTH,
         "organisations_to_sync": "org-1",
         "image_credentials": {"username": "portkey", "password": DOCKER_PASSWORD},
@@ -172,3 +173,20 @@ def test_values_spec_errors_name_the_inventory_variable_and_keep_secrets_out(cap
     rc, result = run(capsys, {"values_spec": args(environment={"LOG_STORE": "s3", "LOG_STORE_SECRET_KEY": SECRET_KEY})})
     assert rc == 1 and result["failed"]
     assert "portkey_environment.LOG_STORE_REGION" in result["msg"]
+
+
+def test_owned_secret_mode_keeps_every_secret_out_of_the_values(capsys, tmp_path):
+    """1.7.x default: the values name the collection's Secrets; no secret is in them, the plan is not returned."""
+    dest = tmp_path / "values.yaml"
+    module_args = args(dest=str(dest))
+    del module_args["secrets"]
+    code, result = run(capsys, module_args)
+    assert code == 0
+    text = dest.read_text()
+    for secret in (CLIENT_AUTH, DOCKER_PASSWORD, SECRET_KEY, "AKIAEXAMPLE1"):
+        assert secret not in text and secret not in json.dumps(result)
+    env = result["chart_values"]["environment"]
+    assert env["existingSecret"] == "portkey-gateway-env" and env["create"] is False
+    assert env["secretKeys"] == ["LOG_STORE_ACCESS_KEY", "LOG_STORE_SECRET_KEY", "PORTKEY_CLIENT_AUTH"]
+    assert result["chart_values"]["imagePullSecrets"] == [{"name": "portkey-gateway-registry"}]
+    assert result["secret_paths"] == [] and "secrets" not in result
