@@ -254,7 +254,7 @@ def _leaf_strings(obj):
 
 
 def manage_release(module):
-    from ansible_collections.portkey_ai.gateway.plugins.module_utils._helm import Helm
+    from ansible_collections.portkey_ai.gateway.plugins.module_utils._helm import Helm, run_interruptible
     from ansible_collections.portkey_ai.gateway.plugins.module_utils._release import ReleaseManager, ReleaseRequest
 
     p = module.params
@@ -278,7 +278,8 @@ def manage_release(module):
     # host + api_key (K8S_AUTH_HOST / K8S_AUTH_API_KEY): helm reads them from a private 0600 kubeconfig that
     # exists only while helm runs; the token is never in argv (helm_commands) nor in the output (no_log).
     with K8sAuth.from_params(p).helm_connection() as conn:
-        helm = Helm(module.run_command, p["helm_binary"], kubeconfig=conn["kubeconfig"], context=conn["context"],
+        # helm runs under this module (signals forwarded; stopped when the playbook is gone): see run_interruptible
+        helm = Helm(run_interruptible, p["helm_binary"], kubeconfig=conn["kubeconfig"], context=conn["context"],
                     env=conn["env"], global_args=conn["global_args"])
         manager = ReleaseManager(helm, req, add_secrets=module.no_log_values.update)
         try:
