@@ -434,14 +434,15 @@ def redis_service(lab: LabDir) -> Service:
 
 
 def apiserver_service(lab: LabDir, cluster: str, gateway_url: str) -> Service:
-    state = lab.root / "apiserver" if cluster == DEFAULT_CLUSTER else lab.cluster_dir(cluster)
+    state = apiserver_state(lab, cluster)
     record = lab.record("apiserver") if cluster == DEFAULT_CLUSTER else state / "pid.json"
     log = lab.logs / "apiserver.log" if cluster == DEFAULT_CLUSTER else state / "apiserver.log"
 
     def argv(port: int) -> list[str]:
         state.mkdir(parents=True, exist_ok=True)
+        apiserver_token(state)
         return [str(VENV_BIN / "python"), "-m", APISERVER_MODULE, "--host", HOST, "--port", str(port),
-                "--state-dir", str(state), "--gateway-url", gateway_url, "--cluster-name", cluster]
+                "--state-dir", str(state), "--gateway-url", gateway_url, "--cluster-name", cluster, "--persist"]
     return Service(
         name=f"apiserver-{cluster}", record=record, log=log, argv=argv,
         healthy=lambda port: http_ok(f"http://{HOST}:{port}/_lab/healthz"),
@@ -459,6 +460,21 @@ def lab_secret(path: Path) -> str:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_text(path, secrets.token_hex(24) + "\n", 0o600)
     return path.read_text().strip()
+
+
+def apiserver_token(state: Path) -> str:
+    """The bearer token an emulator requires (lab/apiserver/auth.py), in its state dir; its kubeconfig carries it."""
+    return lab_secret(state / "token")
+
+
+def apiserver_state(lab: LabDir, cluster: str) -> Path:
+    return lab.root / "apiserver" if cluster == DEFAULT_CLUSTER else lab.cluster_dir(cluster)
+
+
+def forget_objects(lab: LabDir, cluster: str) -> None:
+    """A cluster stopped on purpose (down / cluster-down) is deleted: the next start is empty. A killed emulator
+    started again keeps its objects (objects.jsonl), as a restarted API server does."""
+    (apiserver_state(lab, cluster) / "objects.jsonl").unlink(missing_ok=True)
 
 
 def redis_password(lab: LabDir) -> str:
@@ -638,13 +654,13 @@ def git_url(lab: LabDir, name: str) -> str:
 # kubeconfig and env file
 
 
-def kubeconfig_text(name: str, url: str) -> str:
+def kubeconfig_text(name: str, url: str, token: str) -> str:
     return yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config", "preferences": {},
         "clusters": [{"name": name, "cluster": {"server": url}}],
         "contexts": [{"name": name, "context": {"cluster": name, "user": name, "namespace": "default"}}],
         "current-context": name,
-        "users": [{"name": name, "user": {"token": "dummy"}}],
+        "users": [{"name": name, "user": {"token": token}}],
     }, sort_keys=False)
 
 
@@ -702,7 +718,8 @@ def cmd_up(lab: LabDir) -> None:
     apiserver = apiserver_service(lab, DEFAULT_CLUSTER, records["gateway"]["url"])
     records["apiserver"], started = apiserver.ensure()
     report(apiserver.name, records["apiserver"], started)
-    write_text(lab.kubeconfig, kubeconfig_text(DEFAULT_CLUSTER, records["apiserver"]["url"]), 0o600)
+    write_text(lab.kubeconfig, kubeconfig_text(DEFAULT_CLUSTER, records["apiserver"]["url"],
+                                               apiserver_token(apiserver_state(lab, DEFAULT_CLUSTER))), 0o600)
     write_text(lab.env_file, env_text(env_vars(lab, records)), 0o600)
     ensure_clusters(lab, extra_clusters(lab), records["gateway"]["url"])
     print(f"env: {lab.env_file}")
@@ -713,7 +730,8 @@ def ensure_clusters(lab: LabDir, names: list[str], gateway_url: str) -> None:
     for name in names:
         service = apiserver_service(lab, name, gateway_url)
         record, started = service.ensure()
-        write_text(lab.cluster_dir(name) / "kubeconfig", kubeconfig_text(name, record["url"]), 0o600)
+        write_text(lab.cluster_dir(name) / "kubeconfig",
+                   kubeconfig_text(name, record["url"], apiserver_token(apiserver_state(lab, name))), 0o600)
         report(service.name, record, started)
 
 
@@ -726,8 +744,10 @@ def extra_clusters(lab: LabDir) -> list[str]:
 def cmd_down(lab: LabDir) -> None:
     for name in extra_clusters(lab):
         stop_and_report(f"apiserver-{name}", lab.cluster_dir(name) / "pid.json")
+        forget_objects(lab, name)
     for name in ("apiserver", "helmrepo", "redis", "moto", "gateway"):
         stop_and_report(name, lab.record(name))
+    forget_objects(lab, DEFAULT_CLUSTER)
 
 
 def stop_and_report(name: str, record: Path) -> None:
@@ -760,6 +780,7 @@ def cmd_cluster_down(lab: LabDir, names: list[str]) -> None:
     for name in names:
         check_cluster_name(name)
         stop_and_report(f"apiserver-{name}", lab.cluster_dir(name) / "pid.json")
+        forget_objects(lab, name)
 
 
 def cmd_status(lab: LabDir) -> dict:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import kmock
 
+from . import auth
 from .cluster import Cluster
 from .server import LabApiServer, RequestLog
 
@@ -25,6 +26,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--gateway-url', default=None, help='upstream of the services/NAME/proxy endpoint')
     parser.add_argument('--neverready-marker', default='-neverready', help='image tag suffix of never-Ready pods')
     parser.add_argument('--cluster-name', default='lab', help='name used in log lines')
+    parser.add_argument('--persist', action='store_true',
+                        help='keep the objects in STATE_DIR/objects.jsonl across restarts (as a real cluster does)')
     parser.add_argument('--log-level', default='INFO', help='DEBUG also logs every request (aiohttp access log)')
     return parser.parse_args(argv)
 
@@ -37,7 +40,9 @@ def _write_port(state_dir: Path, port: int) -> None:
 
 async def serve(args: argparse.Namespace) -> None:
     args.state_dir.mkdir(parents=True, exist_ok=True)
-    handler = LabApiServer(cluster=Cluster(args.neverready_marker), gateway_url=args.gateway_url,
+    auth.configure(args.state_dir)
+    cluster = Cluster(args.neverready_marker, args.state_dir / 'objects.jsonl' if args.persist else None)
+    handler = LabApiServer(cluster=cluster, gateway_url=args.gateway_url,
                            request_log=RequestLog(args.state_dir / 'requests.jsonl'))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -50,6 +55,7 @@ async def serve(args: argparse.Namespace) -> None:
             await stop.wait()
     finally:
         await handler.close()
+        cluster.store.close()
     log.info('cluster %r: stopped', args.cluster_name)
 
 

@@ -16,7 +16,7 @@ import attrs
 import kmock
 from kmock import KubernetesError
 
-from . import protobuf, resources
+from . import auth, protobuf, resources
 from .cluster import Cluster, Matcher
 from .resources import ResourceType
 from .selectors import labels_match, parse_field_selector, parse_label_selector
@@ -117,6 +117,8 @@ class LabApiServer(kmock.RawHandler):
         body = await request.read()
         if not request.path.startswith('/_lab/'):
             self.request_log.record(request)
+            if not auth.authorized(request.headers):
+                return json_response(status_body(KubernetesError(401, 'Unauthorized', 'Unauthorized', {})), 401)
         try:
             return await self._route(request, body)
         except KubernetesError as exc:
