@@ -109,8 +109,9 @@ def run_interruptible(args, check_rc=False, environ_update=None, cwd=None, encod
     env = dict(os.environ)
     env.update(environ_update or {})
     chain = ancestors()
-    proc = subprocess.Popen(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    # not run_command: it blocks until the child exits, and helm must get the signals this process receives
+    proc = subprocess.Popen(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL,  # pylint: disable=ansible-bad-function
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     received = []
 
     def forward(signum, _frame=None):

@@ -30,6 +30,7 @@ options:
     default: 10
 extends_documentation_fragment:
   - portkey_ai.gateway.k8s_auth
+  - portkey_ai.gateway.k8s_auth.validate_certs
   - ansible.builtin.action_common_attributes
 attributes:
   platform:

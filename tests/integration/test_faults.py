@@ -146,7 +146,7 @@ def env_for(fc: FaultCluster) -> dict:
 def start_playbook(inv: Path, fc: FaultCluster, *args: str, env: dict | None = None) -> subprocess.Popen:
     full_env = dict(os.environ)
     full_env['PATH'] = f"{VENV_BIN}:{full_env.get('PATH', '')}"
-    full_env.update(ANSIBLE_CONFIG=str(ROOT / 'ansible.cfg'), ANSIBLE_NOCOLOR='1', **env_for(fc), **(env or {}))
+    full_env.update({'ANSIBLE_CONFIG': str(ROOT / 'ansible.cfg'), 'ANSIBLE_NOCOLOR': '1', **env_for(fc), **(env or {})})
     return subprocess.Popen([str(VENV_BIN / 'ansible-playbook'), str(ROOT / 'playbooks/site.yml'), '-i', str(inv),
                              *args], cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
