@@ -140,6 +140,10 @@ attributes:
     description: Returns the values and manifest diff (secrets redacted).
     support: full
 notes:
+  - helm runs as a child of the module, which forwards C(SIGINT), C(SIGTERM) and C(SIGHUP) to it and sends it
+    C(SIGTERM) when the playbook that started the module is gone (Ansible runs each task in its own session); an
+    interrupted atomic upgrade is rolled back by helm and the module fails saying the run was interrupted.
+  - Failure messages carry helm's C(Error:) lines; helm's client log lines (C(I1201 ...)) are dropped.
   - Warnings of the values builder and of the pending-state recovery are emitted as Ansible warnings (the standard
     C(warnings) key of the result).
   - helm runs as argv lists with C(LC_ALL=C); its version (C(helm version)) is asked only when an upgrade, rollback

@@ -253,8 +253,20 @@ def test_moto_down_clear_error_and_no_cluster_change(cluster, tmp_path):
     assert bucket in [b['Name'] for b in aws['s3'].list_buckets()['Buckets']]
     assert policy not in _policies(aws['iam'])
     assert cluster.release(hv['portkey_release_name'], hv['portkey_namespace']) is None  # stopped before the release
+    # meanwhile the chart cache was damaged in a way that still renders: an extra template in the cached chart
+    upstream = hv['portkey_chart_git_url'].removeprefix('file://')
+    commit = subprocess.run(['git', '-C', upstream, 'rev-parse', f"{hv['portkey_chart_git_ref']}^{{commit}}"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    cached = list(Path(hv['portkey_cache_dir']).glob(f'git-*/commits/{commit}/helm/enterprise/templates'))
+    assert cached, 'no cached chart'
+    for templates in cached:
+        (templates / 'zz-tampered.yaml').write_text('apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tampered\n')
     back = site(inv, cluster)  # the endpoint is back
     converged(back)
+    assert 'was incomplete or changed since it was extracted: rebuilt' in back.output, back.output[-3000:]
+    manifest = cluster.helm('get', 'manifest', hv['portkey_release_name'], '-n', hv['portkey_namespace']).stdout
+    assert 'name: tampered' not in manifest and 'kind: Deployment' in manifest
+    assert not [t for t in cached if (t / 'zz-tampered.yaml').exists()]
     assert [b['Name'] for b in aws['s3'].list_buckets()['Buckets']].count(bucket) == 1
     assert _policies(aws['iam']).count(policy) == 1
     assert serving(cluster, hv)
@@ -396,6 +408,8 @@ def test_interrupted_playbook_stops_helm_then_neverready_rolls_back(cluster, tmp
     run = finish(proc)
     assert run.rc != 0 and run.failed() == 1
     assert 'previous configuration is still deployed' in run.output, run.output[-3000:]
+    summary = [line for line in run.stdout.splitlines() if line.strip().startswith('"lab: failed')]
+    assert summary and 'failed: Error: UPGRADE FAILED' in summary[0], summary  # helm's error, not its noise
     assert len(answers) >= 5 and set(answers) == {200}, answers
     rel = cluster.release(name, ns)
     assert rel['status'] == 'deployed' and int(rel['revision']) == revision + 2  # failed, then the rollback
