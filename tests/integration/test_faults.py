@@ -1,8 +1,8 @@
 """Faults during a deploy (issue "Reliability and security"), against the lab.
 
-Every test runs on its OWN extra emulator (`labctl cluster-up fault-XXXXXX`, `cluster-down` in teardown), so killing
-or confusing it never disturbs another test. Waiting is bounded polling only. The module prints
-"faults survived: N/M" at the end.
+Tests 1-5 run on their OWN extra emulator (`labctl cluster-up fault-XXXXXX`, `cluster-down` in teardown), so killing
+or confusing it never disturbs another test; test 6 fails before any write, so it uses the shared lab cluster.
+Waiting is bounded polling only. The module prints "faults survived: N/M" at the end (`make test` shows it).
 
 1. the API emulator killed during an upgrade and restarted WITH its state (as a real API server): the release
    is left pending-upgrade, the next run recovers it (portkey_recover_pending=rollback) and converges;
