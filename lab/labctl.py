@@ -444,32 +444,27 @@ def eks_sts_url(lab: LabDir, cluster: str) -> str | None:
 
 
 def apiserver_service(lab: LabDir, cluster: str, gateway_url: str) -> Service:
-    state = lab.root / "apiserver" if cluster == DEFAULT_CLUSTER else lab.cluster_dir(cluster)
+    state = apiserver_state(lab, cluster)
     record = lab.record("apiserver") if cluster == DEFAULT_CLUSTER else state / "pid.json"
     log = lab.logs / "apiserver.log" if cluster == DEFAULT_CLUSTER else state / "apiserver.log"
     sts_url = eks_sts_url(lab, cluster)
     # EKS profile: https (client-go runs exec plugins only for https servers) with the lab CA's localhost cert
-    auth = ["--sts-url", sts_url, "--token-file", str(api_token_file(lab)), "--tls-cert",
+    auth = ["--sts-url", sts_url, "--tls-cert",
             str(lab.redis / "server.crt"), "--tls-key", str(lab.redis / "server.key")] if sts_url else []
     scheme, cafile = ("https", lab.redis / "ca.crt") if sts_url else ("http", None)
 
     def argv(port: int) -> list[str]:
         state.mkdir(parents=True, exist_ok=True)
+        apiserver_token(state)
         return [str(VENV_BIN / "python"), "-m", APISERVER_MODULE, "--host", HOST, "--port", str(port),
-                "--state-dir", str(state), "--gateway-url", gateway_url, "--cluster-name", cluster, *auth]
+                "--state-dir", str(state), "--gateway-url", gateway_url, "--cluster-name", cluster, "--persist",
+                "--token-file", str(state / "token"), *auth]
     config = {"gateway_url": gateway_url, "cluster": cluster, **({"sts_url": sts_url} if sts_url else {})}
     return Service(
         name=f"apiserver-{cluster}", record=record, log=log, argv=argv,
         healthy=lambda port: http_ok(f"{scheme}://{HOST}:{port}/_lab/healthz", cafile=cafile),
         url=lambda port: f"{scheme}://{HOST}:{port}", config=config,
         port_file=state / "port")
-
-
-def api_token_file(lab: LabDir) -> Path:
-    """The static bearer token production-profile emulators also accept (0600, made once)."""
-    path = lab.root / "secrets" / "api-token"
-    lab_secret(path)
-    return path
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -482,6 +477,21 @@ def lab_secret(path: Path) -> str:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_text(path, secrets.token_hex(24) + "\n", 0o600)
     return path.read_text().strip()
+
+
+def apiserver_token(state: Path) -> str:
+    """The bearer token an emulator requires (lab/apiserver/auth.py), in its state dir; its kubeconfig carries it."""
+    return lab_secret(state / "token")
+
+
+def apiserver_state(lab: LabDir, cluster: str) -> Path:
+    return lab.root / "apiserver" if cluster == DEFAULT_CLUSTER else lab.cluster_dir(cluster)
+
+
+def forget_objects(lab: LabDir, cluster: str) -> None:
+    """A cluster stopped on purpose (down / cluster-down) is deleted: the next start is empty. A killed emulator
+    started again keeps its objects (objects.jsonl), as a restarted API server does."""
+    (apiserver_state(lab, cluster) / "objects.jsonl").unlink(missing_ok=True)
 
 
 def redis_password(lab: LabDir) -> str:
@@ -661,10 +671,11 @@ def git_url(lab: LabDir, name: str) -> str:
 # kubeconfig and env file
 
 
-def kubeconfig_text(name: str, url: str, sts_url: str | None = None, ca_file: Path | None = None) -> str:
+def kubeconfig_text(name: str, url: str, token: str, sts_url: str | None = None,
+                    ca_file: Path | None = None) -> str:
     """A static-token kubeconfig; with ``sts_url``, the EKS one: the exec plugin `aws eks get-token` (as
     `aws eks update-kubeconfig` writes it), the AWS CLI pointed at the lab's STS (moto)."""
-    user: dict = {"token": "dummy"}
+    user: dict = {"token": token}
     cluster: dict = {"server": url}
     if sts_url:
         cluster["certificate-authority"] = str(ca_file)
@@ -735,7 +746,8 @@ def cmd_up(lab: LabDir) -> None:
     apiserver = apiserver_service(lab, DEFAULT_CLUSTER, records["gateway"]["url"])
     records["apiserver"], started = apiserver.ensure()
     report(apiserver.name, records["apiserver"], started)
-    write_text(lab.kubeconfig, kubeconfig_text(DEFAULT_CLUSTER, records["apiserver"]["url"]), 0o600)
+    write_text(lab.kubeconfig, kubeconfig_text(DEFAULT_CLUSTER, records["apiserver"]["url"],
+                                               apiserver_token(apiserver_state(lab, DEFAULT_CLUSTER))), 0o600)
     write_text(lab.env_file, env_text(env_vars(lab, records)), 0o600)
     ensure_clusters(lab, extra_clusters(lab), records["gateway"]["url"])
     print(f"env: {lab.env_file}")
@@ -747,7 +759,8 @@ def ensure_clusters(lab: LabDir, names: list[str], gateway_url: str) -> None:
         service = apiserver_service(lab, name, gateway_url)
         record, started = service.ensure()
         write_text(lab.cluster_dir(name) / "kubeconfig",
-                   kubeconfig_text(name, record["url"], eks_sts_url(lab, name), lab.redis / "ca.crt"), 0o600)
+                   kubeconfig_text(name, record["url"], apiserver_token(apiserver_state(lab, name)),
+                                   eks_sts_url(lab, name), lab.redis / "ca.crt"), 0o600)
         report(service.name, record, started)
 
 
@@ -760,8 +773,10 @@ def extra_clusters(lab: LabDir) -> list[str]:
 def cmd_down(lab: LabDir) -> None:
     for name in extra_clusters(lab):
         stop_and_report(f"apiserver-{name}", lab.cluster_dir(name) / "pid.json")
+        forget_objects(lab, name)
     for name in ("apiserver", "helmrepo", "redis", "moto", "gateway"):
         stop_and_report(name, lab.record(name))
+    forget_objects(lab, DEFAULT_CLUSTER)
 
 
 def stop_and_report(name: str, record: Path) -> None:
@@ -803,6 +818,7 @@ def cmd_cluster_down(lab: LabDir, names: list[str]) -> None:
     for name in names:
         check_cluster_name(name)
         stop_and_report(f"apiserver-{name}", lab.cluster_dir(name) / "pid.json")
+        forget_objects(lab, name)
 
 
 def cmd_status(lab: LabDir) -> dict:

@@ -1,5 +1,5 @@
 """A Kubernetes API emulator for the lab: enough of the API for helm 3/4, kubectl, kubernetes.core and the
-Python client to deploy, wait, roll back and uninstall over plain http (any bearer token is accepted).
+Python client to deploy, wait, roll back and uninstall over plain http (with a token file in its state dir, a wrong bearer token gets 401: ``auth``).
 
 Run: ``python -m lab.apiserver --host 127.0.0.1 --port P --state-dir DIR [--gateway-url URL]
 [--neverready-marker -neverready] [--cluster-name lab]`` (``--port 0`` picks a port and writes it to DIR/port).
@@ -28,7 +28,7 @@ Design
 
 Limits (by design)
 ------------------
-No authentication/authorization/admission/schema validation (``fieldValidation`` is accepted and ignored);
+No RBAC (anonymous requests are allowed; see ``auth`` for bearer tokens), no admission/schema validation (``fieldValidation`` is accepted and ignored);
 server-side apply is a create-or-strategic-merge (no managedFields, field ownership or conflicts, fields
 dropped from an applied manifest stay); strategic merge knows only the common merge keys; no finalizers or
 graceful deletion (deletes are immediate, every propagation policy cascades); no pagination (``limit`` is
@@ -37,5 +37,6 @@ subresource (no ``scale``, ``log``, ``exec``, ``portforward``); StatefulSets, Da
 NetworkPolicies and custom resources are stored, never acted on; no Endpoints/EndpointSlices; the service
 proxy forwards every service to the one ``--gateway-url`` (404 for a missing Service, as in Kubernetes;
 503 when no Ready pod is selected); protobuf bodies of other kinds (``kubectl create deployment``) get 415.
-State lives for the process lifetime only.
+With ``--persist`` the objects are journaled to STATE_DIR/objects.jsonl and restored on start (a killed and
+restarted emulator keeps its state, as a real cluster does); without it state lives for the process lifetime.
 """

@@ -34,6 +34,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help='accept EKS tokens (aws eks get-token), checked against this STS endpoint (moto)')
     parser.add_argument('--tls-cert', type=Path, default=None, help='serve https with this certificate (PEM)')
     parser.add_argument('--tls-key', type=Path, default=None, help='the key of --tls-cert')
+    parser.add_argument('--persist', action='store_true',
+                        help='keep the objects in STATE_DIR/objects.jsonl across restarts (as a real cluster does)')
     parser.add_argument('--log-level', default='INFO', help='DEBUG also logs every request (aiohttp access log)')
     return parser.parse_args(argv)
 
@@ -58,9 +60,11 @@ def tls_server_class(cert: Path, key: Path) -> type[aiohttp.test_utils.RawTestSe
 
 async def serve(args: argparse.Namespace) -> None:
     args.state_dir.mkdir(parents=True, exist_ok=True)
-    token = args.token_file.read_text(encoding='utf-8').strip() if args.token_file else None
+    token_file = args.token_file or args.state_dir / 'token'
+    token = token_file.read_text(encoding='utf-8').strip() if token_file.exists() else None
     auth.configure(static_token=token, sts_url=args.sts_url, cluster_name=args.cluster_name)
-    handler = LabApiServer(cluster=Cluster(args.neverready_marker), gateway_url=args.gateway_url,
+    cluster = Cluster(args.neverready_marker, args.state_dir / 'objects.jsonl' if args.persist else None)
+    handler = LabApiServer(cluster=cluster, gateway_url=args.gateway_url,
                            request_log=RequestLog(args.state_dir / 'requests.jsonl'))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -75,6 +79,7 @@ async def serve(args: argparse.Namespace) -> None:
             await stop.wait()
     finally:
         await handler.close()
+        cluster.store.close()
     log.info('cluster %r: stopped', args.cluster_name)
 
 

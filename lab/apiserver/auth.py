@@ -12,6 +12,9 @@
   accepts on 200 with a caller ARN. The ARN is mapped to a user name (the IAM user or role session name), which is
   logged. Good tokens are cached until they expire, so one STS call serves a kubectl/helm run.
 * ``/version``, ``/healthz``, ``/livez``, ``/readyz`` stay anonymous (as EKS's ``system:public-info-viewer``).
+* Without an STS endpoint (the default http cluster), a request with no ``Authorization`` header is anonymous and
+  allowed (client-go sends no bearer token over plain http; the lab has no RBAC); a wrong token gets 401, as a real
+  API server answers an expired or wrong token. EKS-profile clusters (https) refuse anonymous requests.
 
 Limit: moto does not verify SigV4 signatures, so a token presigned for another cluster name is only refused when
 its signed headers lack ``x-k8s-aws-id`` (EKS would also refuse the signature).
@@ -66,6 +69,8 @@ def authorized(headers: Mapping[str, str], path: str = '') -> bool:
     """Whether a request with these headers (to ``path``) is authenticated."""
     if not CONFIG.enabled or path.rstrip('/') in ANONYMOUS_PATHS:
         return True
+    if headers.get('Authorization') is None and not CONFIG.sts_url:
+        return True  # anonymous: client-go sends no token over plain http, and the lab has no RBAC
     scheme, _, token = (headers.get('Authorization') or '').partition(' ')
     token = token.strip()
     if scheme.lower() != 'bearer' or not token:

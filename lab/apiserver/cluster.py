@@ -6,6 +6,7 @@ import copy
 import random
 import string
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from kmock import KubernetesError
@@ -33,15 +34,19 @@ def _details(rtype: ResourceType, name: str) -> dict[str, str]:
 
 
 class Cluster:
-    def __init__(self, neverready_marker: str) -> None:
+    def __init__(self, neverready_marker: str, journal: Path | None = None) -> None:
+        """``journal``: the file the objects persist to (kept across restarts); None keeps them in memory only."""
         self.registry = Registry()
-        self.store = Store()
+        self.store = Store(journal)
         self.defaulter = Defaulter()
         self.workloads = WorkloadSimulator(self.store, neverready_marker)
+        for crd in self.store.list(CRDS):  # restored from the journal
+            self.registry.register_crd(crd)
         namespace_type = self.registry.lookup('', 'v1', 'namespaces')
         assert namespace_type is not None
         for name in DEFAULT_NAMESPACES:
-            self.create(namespace_type, None, {'metadata': {'name': name}})
+            if self.store.get(self.key(namespace_type, None, name)) is None:
+                self.create(namespace_type, None, {'metadata': {'name': name}})
 
     @staticmethod
     def key(rtype: ResourceType, namespace: str | None, name: str) -> Key:

@@ -1,4 +1,5 @@
-"""In-memory object storage with Kubernetes bookkeeping and a watch event log.
+"""Object storage with Kubernetes bookkeeping and a watch event log, kept in memory and (with a journal path)
+persisted to the state dir, so a restarted emulator has its objects back, as a real API server (etcd) has.
 
 Objects are plain dicts keyed by (group, plural, namespace, name); cluster-scoped objects use namespace ''.
 One global counter provides resourceVersions. Every committed change is appended to a bounded event log
@@ -11,11 +12,14 @@ from __future__ import annotations
 import asyncio
 import copy
 import datetime
+import json
+import os
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 Obj = dict[str, Any]
 GroupResource = tuple[str, str]
@@ -79,11 +83,50 @@ class Watcher:
 
 
 class Store:
-    def __init__(self) -> None:
+    def __init__(self, journal: Path | None = None) -> None:
         self._objects: dict[Key, Obj] = {}
         self._rv = 0
         self._log: deque[Event] = deque(maxlen=EVENT_LOG_SIZE)
         self._watchers: set[Watcher] = set()
+        self._journal: IO[str] | None = None
+        if journal is not None:
+            self._open_journal(journal)
+
+    # ---- persistence: an append-only journal (one JSON line per committed write), compacted at start ----------
+
+    def _open_journal(self, path: Path) -> None:
+        """Replay ``path`` (a torn last line from a killed process is ignored), rewrite it compacted, append to it."""
+        if path.exists():
+            for line in path.read_text(encoding='utf-8').splitlines():
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                key = tuple(entry['key'])
+                if entry['op'] == 'put':
+                    self._objects[key] = entry['obj']  # type: ignore[index]
+                else:
+                    self._objects.pop(key, None)  # type: ignore[arg-type]
+                self._rv = max(self._rv, int(entry.get('rv', 0)))
+        compacted = path.with_name(path.name + '.tmp')
+        with compacted.open('w', encoding='utf-8') as handle:
+            for key, obj in sorted(self._objects.items()):
+                handle.write(json.dumps({'op': 'put', 'key': key, 'rv': self._rv, 'obj': obj}) + '\n')
+        os.replace(compacted, path)
+        self._journal = path.open('a', encoding='utf-8')
+
+    def _persist(self, op: str, key: Key, obj: Obj | None) -> None:
+        if self._journal is not None:
+            self._journal.write(json.dumps({'op': op, 'key': key, 'rv': self._rv, 'obj': obj}) + '\n')
+            self._journal.flush()
+
+    def close(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+
+    def keys(self) -> list[Key]:
+        return list(self._objects)
 
     @property
     def resource_version(self) -> str:
@@ -128,6 +171,7 @@ class Store:
         self._rv += 1
         meta['resourceVersion'] = str(self._rv)
         self._objects[key] = new
+        self._persist('put', key, new)
         self._emit(Event(self._rv, gr, 'ADDED' if old is None else 'MODIFIED', new, old))
         return copy.deepcopy(new)
 
@@ -136,6 +180,7 @@ class Store:
         if old is None:
             return None
         self._rv += 1
+        self._persist('remove', key, None)
         gone = {**old, 'metadata': {**old['metadata'], 'resourceVersion': str(self._rv)}}
         self._emit(Event(self._rv, key[:2], 'DELETED', gone, old))
         return copy.deepcopy(gone)

@@ -133,11 +133,14 @@ def _connect(host, port, timeout):
     try:
         return socket.create_connection((host, port), timeout=timeout)
     except socket.timeout:
-        raise CacheError("timed out connecting to %s:%s after %s s: check REDIS_URL and the security group / "
-                         "network policy between the cluster and Redis" % (host, port, timeout))
+        raise CacheError("timed out connecting to %s:%s after %s s: check the host and port of "
+                         "portkey_environment.REDIS_URL and the security group / network path between here and Redis "
+                         "(or set portkey_cache_check: false when only the cluster can reach it)"
+                         % (host, port, timeout))
     except (OSError, socket.error) as exc:
-        raise CacheError("cannot connect to %s:%s (%s): check REDIS_URL and the network path"
-                         % (host, port, getattr(exc, "strerror", None) or exc))
+        raise CacheError("cannot connect to %s:%s (%s): the external Redis is down or portkey_environment.REDIS_URL "
+                         "names the wrong host or port; start it or fix REDIS_URL (or set portkey_cache_check: false "
+                         "when only the cluster can reach it)" % (host, port, getattr(exc, "strerror", None) or exc))
 
 
 def _tls_context(ca_file, check_hostname):

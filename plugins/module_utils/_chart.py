@@ -10,14 +10,21 @@ Cache layout (``cache_dir``, mode 0700)::
 
     git-<sha256(url NUL path)[:16]>/repo/            git clone --no-checkout (objects only)
     git-<...>/commits/<sha>/<git_path>/Chart.yaml      the chart as of one commit (git archive)
+    git-<...>/commits/<sha>.sha256                     its content hash, written last (completion marker)
     git-<...>/selected.json                            {"commit", "ref"} of the last real (non-check) run
     repo-<sha256(repo_url NUL name)[:16]>/versions/<version>/<name>/Chart.yaml   (helm pull --untar)
+    repo-<...>/versions/<version>.sha256                its content hash, written last (completion marker)
     repo-<...>/selected.json                           {"version"}
     .helm/                                              helm's cache/config for `helm pull` (never $HOME)
 
 ``changed`` means "the selected commit / version differs from the last real run".  Check mode may fill the cache
 (it is local, not a cluster or account) but never moves ``selected.json``, so check -> real -> check -> real gives
 changed, changed, ok, ok.
+
+Integrity: an entry is extracted into a temporary folder, renamed into place, then its content hash (every file's
+path and bytes) is written beside it, last. Reuse recomputes the hash: an entry without its marker (a run killed
+half-way) or whose files changed since (damage, even damage that still parses) is removed and rebuilt. A cache
+that cannot be written (read-only, full, another owner) fails before any cluster write, naming portkey_cache_dir.
 """
 
 from __future__ import (absolute_import, division, print_function)
@@ -124,27 +131,99 @@ def source_key(*parts):
     return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()[:16]
 
 
+CACHE_HINT = "set portkey_cache_dir (cache_dir / PORTKEY_CACHE_DIR) to a private directory this user can write"
+
+
+def cache_error(what, path, exc):
+    """A PortkeyError for a cache write that failed: names portkey_cache_dir and the fix, no traceback."""
+    reason = getattr(exc, "strerror", None) or str(exc)
+    return PortkeyError("the chart cache (portkey_cache_dir) is not usable: cannot %s %s: %s; %s"
+                        % (what, path, reason, CACHE_HINT))
+
+
 def ensure_private_dir(path):
     """Create ``path`` 0700 (parents too). An existing dir must belong to us; it is tightened to 0700."""
     try:
         os.makedirs(path, 0o700, exist_ok=True)
         st = os.stat(path)
     except OSError as exc:
-        raise PortkeyError("cannot create the chart cache directory %s: %s (set cache_dir / PORTKEY_CACHE_DIR)"
-                           % (path, exc))
+        raise cache_error("create the directory", path, exc)
     if st.st_uid != os.getuid():
-        raise PortkeyError("chart cache directory %s belongs to uid %d, not to this user (uid %d); "
-                           "set cache_dir / PORTKEY_CACHE_DIR to a private directory"
-                           % (path, st.st_uid, os.getuid()))
+        raise PortkeyError("chart cache directory %s belongs to uid %d, not to this user (uid %d); %s"
+                           % (path, st.st_uid, os.getuid(), CACHE_HINT))
     if st.st_mode & 0o077:
-        os.chmod(path, 0o700)
+        try:
+            os.chmod(path, 0o700)
+        except OSError as exc:
+            raise cache_error("make private (chmod 0700)", path, exc)
     return path
+
+
+def tree_digest(path):
+    """sha256 over every file (relative path, mode's executable bit, bytes) and symlink under ``path``."""
+    digest = hashlib.sha256()
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(root, name)
+            rel = os.path.relpath(full, path)
+            if os.path.islink(full):
+                digest.update(b"L\0" + rel.encode("utf-8") + b"\0" + os.readlink(full).encode("utf-8") + b"\0")
+                continue
+            digest.update(b"F\0" + rel.encode("utf-8") + b"\0")
+            with open(full, "rb") as handle:
+                for block in iter(lambda: handle.read(65536), b""):
+                    digest.update(block)
+            digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _marker(entry):
+    return entry.rstrip(os.sep) + ".sha256"
+
+
+def entry_intact(entry):
+    """True when ``entry`` exists with a completion marker that matches its content."""
+    if not os.path.isdir(entry):
+        return False
+    try:
+        with open(_marker(entry)) as handle:
+            expected = handle.read().strip()
+        return bool(expected) and expected == tree_digest(entry)
+    except (IOError, OSError, UnicodeDecodeError):
+        return False
+
+
+def discard_entry(entry):
+    """Remove a damaged or partial entry (and its marker) so it is rebuilt."""
+    try:
+        if os.path.lexists(_marker(entry)):
+            os.unlink(_marker(entry))
+        if os.path.isdir(entry):
+            shutil.rmtree(entry)
+    except OSError as exc:
+        raise cache_error("remove the damaged entry", entry, exc)
+
+
+def install_entry(tmp, entry):
+    """Rename the completed folder ``tmp`` to ``entry``, then write its content hash beside it (last)."""
+    try:
+        os.replace(tmp, entry)
+        fd, marker_tmp = tempfile.mkstemp(dir=os.path.dirname(entry), prefix=".marker-")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(tree_digest(entry) + "\n")
+        os.replace(marker_tmp, _marker(entry))
+    except OSError as exc:
+        raise cache_error("write the entry", entry, exc)
 
 
 @contextlib.contextmanager
 def locked(folder):
     """An exclusive lock on folder/.lock (parallel hosts of one play share the cache)."""
-    handle = open(os.path.join(folder, ".lock"), "a")
+    try:
+        handle = open(os.path.join(folder, ".lock"), "a")
+    except (IOError, OSError) as exc:
+        raise cache_error("write the lock file in", folder, exc)
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         yield
@@ -162,10 +241,13 @@ def read_selected(folder):
 
 
 def write_selected(folder, data):
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".selected-")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, sort_keys=True)
-    os.replace(tmp, os.path.join(folder, "selected.json"))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".selected-")
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, sort_keys=True)
+        os.replace(tmp, os.path.join(folder, "selected.json"))
+    except OSError as exc:
+        raise cache_error("write", os.path.join(folder, "selected.json"), exc)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -264,14 +346,20 @@ def _extract_tree(git, repo, commit, git_path, dest):
     if rc != 0:
         raise PortkeyError("portkey_chart_git_path %r (git_path) does not exist at commit %s: %s"
                            % (git_path, commit[:12], err.strip()))
-    tmp = tempfile.mkdtemp(dir=os.path.dirname(dest), prefix=".extract-")
+    try:
+        tmp = tempfile.mkdtemp(dir=os.path.dirname(dest), prefix=".extract-")
+    except OSError as exc:
+        raise cache_error("create a folder in", os.path.dirname(dest), exc)
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
             try:
                 tar.extractall(tmp, filter="data")
             except TypeError:  # Python without extraction filters
                 tar.extractall(tmp)
-        os.replace(tmp, dest)
+        install_entry(tmp, dest)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise cache_error("extract the chart into", dest, exc)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -301,7 +389,11 @@ def git_source(url, ref, git_path, cache_dir, git, check_mode=False):
                             "commit (now %s); pin a tag or commit for repeatable deploys" % (ref, commit[:12]))
         commits = ensure_private_dir(os.path.join(folder, "commits"))
         tree = os.path.join(commits, commit)
-        if not os.path.isdir(tree):
+        if not entry_intact(tree):
+            if os.path.lexists(tree) or os.path.lexists(_marker(tree)):
+                warnings.append("the cached chart %s in portkey_cache_dir was incomplete or changed since it was "
+                                "extracted: rebuilt from the git clone" % tree)
+                discard_entry(tree)
             _extract_tree(git, repo, commit, git_path, tree)
         chart_dir = os.path.join(tree, git_path) if git_path else tree
         if not os.path.isfile(os.path.join(chart_dir, "Chart.yaml")):
@@ -329,10 +421,19 @@ def repo_source(repo_url, chart_name, chart_version, cache_dir, helm, check_mode
     folder = ensure_private_dir(os.path.join(cache_dir, "repo-%s" % source_key(repo_url, chart_name)))
     versions = ensure_private_dir(os.path.join(folder, "versions"))
     exact = parse_semver(chart_version) is not None
+    warnings = []
     with locked(folder):
-        chart_dir = os.path.join(versions, str(chart_version).lstrip("v"), chart_name)
-        if not (exact and os.path.isfile(os.path.join(chart_dir, "Chart.yaml"))):
-            tmp = tempfile.mkdtemp(dir=versions, prefix=".pull-")
+        entry = os.path.join(versions, str(chart_version).lstrip("v"))
+        chart_dir = os.path.join(entry, chart_name)
+        if not (exact and entry_intact(entry)):
+            if exact and (os.path.lexists(entry) or os.path.lexists(_marker(entry))):
+                warnings.append("the cached chart %s in portkey_cache_dir was incomplete or changed since it was "
+                                "pulled: pulled again" % entry)
+                discard_entry(entry)
+            try:
+                tmp = tempfile.mkdtemp(dir=versions, prefix=".pull-")
+            except OSError as exc:
+                raise cache_error("create a folder in", versions, exc)
             try:
                 helm_home = ensure_private_dir(os.path.join(cache_dir, ".helm"))
                 try:
@@ -341,12 +442,12 @@ def repo_source(repo_url, chart_name, chart_version, cache_dir, helm, check_mode
                     raise PortkeyError("cannot pull chart %s version %s from %s (portkey_chart_repo_url / "
                                        "portkey_chart_name / portkey_chart_version): %s"
                                        % (chart_name, chart_version, repo_url, getattr(exc, "stderr", "") or exc))
-                pulled = os.path.join(tmp, chart_name)
-                meta = load_chart(pulled)
-                chart_dir = os.path.join(versions, meta["chart_version"], chart_name)
-                if not os.path.isdir(chart_dir):
-                    os.makedirs(os.path.dirname(chart_dir), 0o700, exist_ok=True)
-                    os.replace(pulled, chart_dir)
+                meta = load_chart(os.path.join(tmp, chart_name))
+                entry = os.path.join(versions, meta["chart_version"])
+                chart_dir = os.path.join(entry, chart_name)
+                if not entry_intact(entry):
+                    discard_entry(entry)
+                    install_entry(tmp, entry)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
         chart = load_chart(chart_dir)
@@ -357,7 +458,7 @@ def repo_source(repo_url, chart_name, chart_version, cache_dir, helm, check_mode
         changed = selected.get("version") != chart["chart_version"]
         if changed and not check_mode:
             write_selected(folder, dict(version=chart["chart_version"], repo_url=repo_url, name=chart_name))
-    chart.update(commit=None, changed=changed, warnings=[], source="repo")
+    chart.update(commit=None, changed=changed, warnings=warnings, source="repo")
     return chart
 
 

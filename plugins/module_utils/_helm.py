@@ -17,7 +17,10 @@ import json
 import os
 import re
 import shutil
+import signal
+import subprocess
 import sys
+import time
 
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError
 
@@ -38,6 +41,119 @@ class HelmError(PortkeyError):
         self.rc = rc
         self.stdout = stdout
         self.stderr = stderr
+
+
+# client-go's log lines (klog): "I1201 04:05:06.789012   12345 reflector.go:123] ..." (also W, E, F)
+KLOG_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [^ \]]+:\d+\] ")
+
+
+def error_text(text):
+    """helm's own message from its stderr: client log lines (klog) dropped; helm's ``Error:`` lines first.
+
+    Under API trouble helm writes many client log lines before its ``Error: ...`` line; a message cut to a few
+    hundred characters would keep only that noise."""
+    lines = [line.rstrip() for line in (text or "").splitlines() if line.strip()]
+    kept = [line for line in lines if not KLOG_LINE.match(line)]
+    errors = [line for line in kept if line.startswith("Error:")]
+    others = [line for line in kept if not line.startswith("Error:")]
+    if errors:
+        kept = errors + others
+    if not kept and lines:  # nothing but log lines: the last one says most
+        kept = [lines[-1]]
+    return "\n".join(kept)
+
+
+INTERRUPT_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+class HelmInterrupted(PortkeyError):
+    """helm was stopped because this run was interrupted (a signal, or the playbook that started it is gone)."""
+
+
+def _proc_stat(pid):
+    """(ppid, starttime) of a process from /proc, or None (process gone, or no /proc)."""
+    try:
+        with open("/proc/%d/stat" % pid) as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return int(fields[1]), int(fields[19])
+    except (IOError, OSError, IndexError, ValueError):
+        return None
+
+
+def ancestors(limit=8):
+    """[(pid, starttime)] of this process's parents up to (not including) pid 1: the Ansible worker and the
+    ansible-playbook process among them. Empty without /proc."""
+    found, pid = [], os.getppid()
+    while pid > 1 and len(found) < limit:
+        stat = _proc_stat(pid)
+        if stat is None:
+            break
+        found.append((pid, stat[1]))
+        pid = stat[0]
+    return found
+
+
+def ancestors_alive(chain):
+    for pid, starttime in chain:
+        stat = _proc_stat(pid)
+        if stat is None or stat[1] != starttime:
+            return False
+    return True
+
+
+def run_interruptible(args, check_rc=False, environ_update=None, cwd=None, encoding="utf-8", poll=0.5, grace=90.0):
+    """AnsibleModule.run_command's signature, for helm's writes: SIGINT / SIGTERM / SIGHUP sent to this module are
+    forwarded to helm, and helm is sent SIGTERM when the playbook that started this module is gone (Ansible runs
+    each task in its own session, so killing ansible-playbook does not reach helm). helm then ends its operation
+    (an atomic upgrade rolls back) and this raises HelmInterrupted. Waits at most ``grace`` s after the signal."""
+    env = dict(os.environ)
+    env.update(environ_update or {})
+    chain = ancestors()
+    # not run_command: it blocks until the child exits, and helm must get the signals this process receives
+    proc = subprocess.Popen(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL,  # pylint: disable=ansible-bad-function
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    received = []
+
+    def forward(signum, _frame=None):
+        received.append(signum)
+        try:
+            proc.send_signal(signum)
+        except OSError:
+            pass
+    previous = {}
+    for signum in INTERRUPT_SIGNALS:
+        try:
+            previous[signum] = signal.signal(signum, forward)
+        except (ValueError, OSError):  # not the main thread
+            pass
+    try:
+        deadline = None
+        while True:
+            try:
+                out, err = proc.communicate(timeout=poll)
+                break
+            except subprocess.TimeoutExpired:
+                if not received and chain and not ancestors_alive(chain):
+                    forward(signal.SIGTERM)
+                if received and deadline is None:
+                    deadline = time.monotonic() + grace
+                if deadline is not None and time.monotonic() > deadline:
+                    proc.kill()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if encoding is not None:
+        out, err = out.decode(encoding, "replace"), err.decode(encoding, "replace")
+    if received:
+        name = signal.Signals(received[0]).name
+        verb = args[1] if len(args) > 1 else "command"
+        raise HelmInterrupted(
+            "this run was interrupted (%s) during helm %s: helm was told to stop and exited with rc %s (%s). "
+            "An interrupted upgrade may leave the release pending-upgrade or failed: the next run reports it and "
+            "continues, or names portkey_recover_pending when the release stays pending (see docs/troubleshooting.md)"
+            % (name, verb, proc.returncode, error_text(err if isinstance(err, str) else "") or "no message"),
+            interrupted=name)
+    return proc.returncode, out, err
 
 
 def parse_version(text):
@@ -233,7 +349,7 @@ class Helm(object):
         rc, out, err = self.run_command(argv, check_rc=False, environ_update=update)
         if check and rc != 0:
             verb = argv[1] if len(argv) > 1 else ""
-            detail = (err or "").strip() or (out or "").strip()
+            detail = error_text(err) or (out or "").strip()
             raise HelmError("helm %s failed (rc=%d): %s" % (verb, rc, detail),
                             argv=argv, rc=rc, stdout=out, stderr=err)
         return rc, out, err
@@ -265,7 +381,7 @@ class Helm(object):
         if rc != 0:
             if is_not_found(err):
                 return None
-            raise HelmError("helm get all failed (rc=%d): %s" % (rc, err.strip()), argv=argv, rc=rc,
+            raise HelmError("helm get all failed (rc=%d): %s" % (rc, error_text(err)), argv=argv, rc=rc,
                             stdout=out, stderr=err)
         config = None
         if with_values:
@@ -279,7 +395,7 @@ class Helm(object):
         if rc != 0:
             if is_not_found(err):
                 return []
-            raise HelmError("helm history failed (rc=%d): %s" % (rc, err.strip()), argv=argv, rc=rc,
+            raise HelmError("helm history failed (rc=%d): %s" % (rc, error_text(err)), argv=argv, rc=rc,
                             stdout=out, stderr=err)
         return parse_json(out, "helm history") or []
 

@@ -21,6 +21,7 @@ __metaclass__ = type
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -282,3 +283,119 @@ def service_reader(params, name, namespace, validate_certs_name="validate_certs"
             raise error("cannot read Service %s/%s: %s" % (namespace, name, exc))
 
     return read
+
+
+# -- is the cluster reachable with these options? --------------------------------------------------------------
+
+def _settings(auth):
+    """The inventory variables / environment that chose this connection, for messages."""
+    if auth.token_only:
+        return "K8S_AUTH_HOST / K8S_AUTH_API_KEY"
+    return "portkey_kubeconfig (%s) / portkey_kube_context (%s), or K8S_AUTH_KUBECONFIG / K8S_AUTH_CONTEXT" % (
+        auth.kubeconfig or "default", auth.context or "current context")
+
+
+def _hint(auth):
+    """What to run for rejected credentials: credential_hint for a kubeconfig user, the token variables otherwise."""
+    if auth.token_only:
+        return "Set K8S_AUTH_API_KEY to a valid token."
+    return credential_hint(auth.kubeconfig, auth.context)
+
+
+def _load_failure(auth, exc):
+    """A one-paragraph message for a connection that cannot be built from the options."""
+    text = str(exc)
+    if auth.kubeconfig and not os.path.exists(auth.kubeconfig):
+        return ("the kubeconfig %s does not exist: set portkey_kubeconfig (or K8S_AUTH_KUBECONFIG) to the "
+                "kubeconfig of the cluster (for EKS: `aws eks update-kubeconfig --name CLUSTER --kubeconfig PATH`)"
+                % auth.kubeconfig)
+    if auth.context and ("context" in text.lower() or "Expected object with name" in text):
+        contexts = []
+        try:
+            from kubernetes import config as kconfig
+            contexts = [c.get("name") for c in kconfig.list_kube_config_contexts(config_file=auth.kubeconfig)[0]]
+        except Exception:  # any failure here only shortens the message
+            pass
+        return ("the context %r is not in the kubeconfig %s: set portkey_kube_context (or K8S_AUTH_CONTEXT) to one "
+                "of %s" % (auth.context, auth.kubeconfig or "(default)", ", ".join(map(str, contexts)) or "its contexts"))
+    if "exec" in text.lower():
+        return "the kubeconfig's credential plugin failed (%s): %s. %s" % (_settings(auth), text, _hint(auth))
+    return "cannot load the Kubernetes connection (%s): %s; %s" % (_settings(auth), text, HINT)
+
+
+def _request_failure(auth, host, exc):
+    """A one-paragraph message for a failed GET /version: names the setting and the likely fix."""
+    status = getattr(exc, "status", None)
+    reason = getattr(exc, "reason", None) or ""
+    text = "%s %s" % (type(exc).__name__, exc)
+    if status in (401, 403) or "(401)" in text or "(403)" in text:
+        code = status or (401 if "(401)" in text else 403)
+        if code == 401:
+            return ("the Kubernetes API server at %s rejected the credentials (401 Unauthorized): the token or client "
+                    "certificate of %s is missing, wrong or expired. %s" % (host, _settings(auth), _hint(auth)))
+        return ("the Kubernetes API server at %s refused access (403 Forbidden) to the identity of %s: grant it "
+                "access to the cluster (for EKS: an access entry or aws-auth mapping for the IAM role of this run)"
+                % (host, _settings(auth)))
+    lowered = text.lower()
+    if "ssl" in lowered or "certificate" in lowered or "tls" in lowered:
+        return ("the TLS connection to the Kubernetes API server at %s failed (%s): the server's certificate is not "
+                "trusted by the certificate-authority of %s; fix the cluster's certificate-authority(-data) in the "
+                "kubeconfig or set K8S_AUTH_SSL_CA_CERT" % (host, _short(exc), _settings(auth)))
+    if "refused" in lowered:
+        return ("cannot connect to the Kubernetes API server at %s (connection refused): the server is down or "
+                "%s points at the wrong cluster; check the server address of the kubeconfig context"
+                % (host, _settings(auth)))
+    if "timed out" in lowered or "timeout" in lowered:
+        return ("the Kubernetes API server at %s did not answer in time: check the network path (VPN, security "
+                "groups, a private EKS endpoint) and %s" % (host, _settings(auth)))
+    if "name or service not known" in lowered or "nodename nor servname" in lowered or "resolve" in lowered:
+        return ("the host of the Kubernetes API server %s does not resolve: check the server address of %s"
+                % (host, _settings(auth)))
+    detail = ("HTTP %s %s" % (status, reason)) if status else _short(exc)
+    return "the Kubernetes API server at %s did not answer GET /version (%s): check %s" % (
+        host, detail, _settings(auth))
+
+
+def _short(exc):
+    """The innermost reason of a urllib3 error, without its object reprs."""
+    reason = getattr(exc, "reason", None)
+    text = str(reason if reason is not None else exc)
+    match = re.search(r"(certificate verify failed[^'\"()]*|wrong version number|connection refused|timed out|"
+                      r"name or service not known|temporary failure in name resolution)", text, re.I)
+    return (match.group(1).strip() if match else text)[:300]
+
+
+def check_cluster(auth, timeout=10, namespace="default"):
+    """GET /version, then one read that needs the credentials (the namespace's default ServiceAccount: absent is
+    fine, 401/403 are not; /version is anonymous on EKS): dict(host, version), or PortkeyError with a one-paragraph
+    message naming the inventory variable (portkey_kubeconfig / portkey_kube_context / K8S_AUTH_*) and the fix."""
+    try:
+        import kubernetes
+        from kubernetes import config as kconfig
+    except ImportError:
+        raise PortkeyError("the kubernetes Python library is required (pip install 'kubernetes<37')")
+    try:
+        cfg = auth.configuration()
+    except PortkeyError as exc:
+        raise PortkeyError(_load_failure(auth, exc.__cause__ or exc.__context__ or exc))
+    except (kconfig.ConfigException, OSError, ValueError, TypeError) as exc:  # exec plugins fail late
+        raise PortkeyError(_load_failure(auth, exc))
+    cfg.retries = 0
+    host = cfg.host
+    try:
+        client = kubernetes.client.ApiClient(cfg)
+        try:
+            info = kubernetes.client.VersionApi(client).get_code(_request_timeout=timeout)
+            try:
+                kubernetes.client.CoreV1Api(client).read_namespaced_service_account(
+                    "default", namespace, _request_timeout=timeout)
+            except kubernetes.client.rest.ApiException as exc:
+                if exc.status != 404:
+                    raise
+        finally:
+            client.close()
+    except kconfig.ConfigException as exc:
+        raise PortkeyError(_load_failure(auth, exc))
+    except Exception as exc:  # urllib3 / ApiException / OSError: all become one message, never a traceback
+        raise PortkeyError(_request_failure(auth, host, exc))
+    return dict(host=host, version=getattr(info, "git_version", None))

@@ -33,7 +33,7 @@ import time
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import (
     PortkeyError, redact, redaction_marker, values_secret_values, yaml,
 )
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._helm import PENDING_STATES, HelmError
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._helm import PENDING_STATES, HelmError, error_text
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._secrets import (
     LEGACY_WARNING as LEGACY_SECRETS_WARNING, data_checksum, decoded_data, owned_secrets, redacted_view,
     secret_changes,
@@ -547,13 +547,22 @@ class ReleaseManager(object):
         info = release_info(current)
         deadline = self._clock() + (limit - max(age, 0)) + POLL_SECONDS
         latest = current
+        first_poll, polls, started = len(self.helm.calls), 0, self._clock()
         while self._clock() < deadline:
             self._sleep(min(POLL_SECONDS, max(0.0, deadline - self._clock())))
             latest = self.helm.release(req.name, req.namespace)
+            polls += 1
+            if polls == 1:
+                poll_calls = len(self.helm.calls) - first_poll
             if not latest or (latest.get("info") or {}).get("status") not in PENDING_STATES:
                 break
-        result["warnings"].append("another operation on release %s was in progress (revision %s %s): waited for "
-                                  "it to finish" % (req.name, info["revision"], info["status"]))
+        if polls > 1:  # the wait is reported once: one poll's commands stand for all of them
+            del self.helm.calls[first_poll + poll_calls:]
+        still = latest and (latest.get("info") or {}).get("status") in PENDING_STATES
+        result["warnings"].append("another operation on release %s was in progress (revision %s %s): waited %ds "
+                                  "(%d polls) for it to finish%s" % (
+                                      req.name, info["revision"], info["status"], self._clock() - started, polls,
+                                      "; it is still pending" if still else ""))
         if latest:
             self.add_secrets(values_secret_values(latest.get("config")))
         return latest
@@ -738,7 +747,7 @@ class ReleaseManager(object):
             after = self.helm.release(req.name, req.namespace)
         except PortkeyError as read_exc:
             after, unreachable = None, str(read_exc)
-        helm_msg = (exc.stderr or exc.stdout or str(exc)).strip()
+        helm_msg = error_text(exc.stderr) or (exc.stdout or str(exc)).strip()
         if unreachable:
             info = release_info(None, req.name, req.namespace)
             state = ("the state of release %s is unknown (reading it back failed too: the cluster may be unreachable); "

@@ -148,6 +148,10 @@ attributes:
     description: Returns the values and manifest diff (secrets redacted).
     support: full
 notes:
+  - helm runs as a child of the module, which forwards C(SIGINT), C(SIGTERM) and C(SIGHUP) to it and sends it
+    C(SIGTERM) when the playbook that started the module is gone (Ansible runs each task in its own session); an
+    interrupted atomic upgrade is rolled back by helm and the module fails saying the run was interrupted.
+  - Failure messages carry helm's C(Error:) lines; helm's client log lines (C(I1201 ...)) are dropped.
   - Warnings of the values builder and of the pending-state recovery are emitted as Ansible warnings (the standard
     C(warnings) key of the result).
   - helm runs as argv lists with C(LC_ALL=C); its version (C(helm version)) is asked only when an upgrade, rollback
@@ -262,7 +266,7 @@ def _leaf_strings(obj):
 
 
 def manage_release(module):
-    from ansible_collections.portkey_ai.gateway.plugins.module_utils._helm import Helm
+    from ansible_collections.portkey_ai.gateway.plugins.module_utils._helm import Helm, run_interruptible
     from ansible_collections.portkey_ai.gateway.plugins.module_utils._release import ReleaseManager, ReleaseRequest
     from ansible_collections.portkey_ai.gateway.plugins.module_utils._secrets import KubeSecrets
 
@@ -288,7 +292,8 @@ def manage_release(module):
     # exists only while helm runs; the token is never in argv (helm_commands) nor in the output (no_log).
     auth = K8sAuth.from_params(p)
     with auth.helm_connection() as conn:
-        helm = Helm(module.run_command, p["helm_binary"], kubeconfig=conn["kubeconfig"], context=conn["context"],
+        # helm runs under this module (signals forwarded; stopped when the playbook is gone): see run_interruptible
+        helm = Helm(run_interruptible, p["helm_binary"], kubeconfig=conn["kubeconfig"], context=conn["context"],
                     env=conn["env"], global_args=conn["global_args"])
         manager = ReleaseManager(helm, req, add_secrets=module.no_log_values.update,
                                  kube_secrets=lambda: KubeSecrets(auth))

@@ -1,15 +1,23 @@
 """Faults during a deploy (issue "Reliability and security"), against the lab.
 
-Every test runs on its OWN extra emulator (`labctl cluster-up fault-XXXXXX`, `cluster-down` in teardown), so killing
-or confusing it never disturbs another test. Waiting is bounded polling only. The module prints
-"faults survived: N/M" at the end.
+Tests 1-5 run on their OWN extra emulator (`labctl cluster-up fault-XXXXXX`, `cluster-down` in teardown), so killing
+or confusing it never disturbs another test; test 6 fails before any write, so it uses the shared lab cluster.
+Waiting is bounded polling only. The module prints "faults survived: N/M" at the end (`make test` shows it).
 
-1. the API emulator killed during an upgrade, restarted EMPTY (its state is in memory): a rerun converges;
+1. the API emulator killed during an upgrade and restarted WITH its state (as a real API server): the release
+   is left pending-upgrade, the next run recovers it (portkey_recover_pending=rollback) and converges;
 2. moto down while an AWS role is enabled: a clear error naming the endpoint, and nothing written to the cluster;
+   then the AWS endpoint down between the bucket and the policy (IAM connections dropped), then back: the rerun
+   converges, one bucket, one policy (no duplicate, no orphan);
 3. a release left in pending-upgrade by a killed helm: reported with portkey_recover_pending named, recovered by
    -e portkey_recover_pending=rollback;
-4. two site.yml runs at once with a change: one waits or fails cleanly, the release stays sound, a rerun is a no-op;
-5. a never-ready roll-out rolls back while the old revision keeps serving.
+4. two site.yml runs at once with DIFFERENT values through a flaky API server (a bounded proxy failing a share of
+   connections): each fails cleanly or succeeds, the release equals one of them, nothing pending, and a rerun of
+   the other one reports its drift; then no-op;
+5. the playbook interrupted (SIGTERM) during an upgrade stops helm (no helm left running, nothing pending), then a
+   never-ready roll-out rolls back while the old revision keeps serving;
+6. connection faults found before any write, each named without a traceback: a rejected token (401), the external
+   Redis down, no AWS credentials.
 """
 from __future__ import annotations
 
@@ -19,22 +27,28 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 import uuid
 from pathlib import Path
 
+import boto3
 import pytest
+import yaml
 
 from conftest import ROOT, VENV_BIN, Lab, PlaybookRun, lab_vars, report_line, run_playbook, write_inventory
 
 LABCTL = [str(VENV_BIN / 'python'), str(ROOT / 'lab' / 'labctl.py')]
+sys.path.insert(0, str(ROOT / 'lab'))
+from faultproxy import FaultProxy  # noqa: E402
 LAB_DIR = Path(os.environ.get('PORTKEY_LAB_DIR') or ROOT / '.lab')
 NEVERREADY = {'repository': 'docker.io/portkeyai/gateway_enterprise', 'tag': '1.11.4-neverready'}
 RELEASE_TASK = re.compile(r'TASK \[portkey_ai\.gateway\.gateway : Ensure the gateway release is present\] \*+\n'
                           r'(?P<state>ok|changed|fatal|failed): \[lab\]')
 FAULTS = ('apiserver killed during upgrade', 'moto down', 'pending-upgrade recovery', 'concurrent runs',
-          'never-ready roll-out')
+          'never-ready roll-out', 'AWS down between bucket and policy', 'flaky API server',
+          'playbook interrupted', 'token rejected (401)', 'external Redis down', 'no AWS credentials')
 SURVIVED: list[str] = []
 
 
@@ -132,7 +146,7 @@ def env_for(fc: FaultCluster) -> dict:
 def start_playbook(inv: Path, fc: FaultCluster, *args: str, env: dict | None = None) -> subprocess.Popen:
     full_env = dict(os.environ)
     full_env['PATH'] = f"{VENV_BIN}:{full_env.get('PATH', '')}"
-    full_env.update(ANSIBLE_CONFIG=str(ROOT / 'ansible.cfg'), ANSIBLE_NOCOLOR='1', **env_for(fc), **(env or {}))
+    full_env.update({'ANSIBLE_CONFIG': str(ROOT / 'ansible.cfg'), 'ANSIBLE_NOCOLOR': '1', **env_for(fc), **(env or {})})
     return subprocess.Popen([str(VENV_BIN / 'ansible-playbook'), str(ROOT / 'playbooks/site.yml'), '-i', str(inv),
                              *args], cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
@@ -188,12 +202,15 @@ def test_apiserver_killed_during_upgrade(cluster, tmp_path):
     assert "failed in 'Ensure the gateway release is present'" in run.output, run.output[-3000:]
     assert 'cluster unreachable' in run.output or 'connection refused' in run.output
 
-    cluster.start()  # a restarted emulator is empty: its state was in memory
-    assert cluster.alive() and cluster.history(name, ns) == []
-    rerun = site(inv, cluster)
+    cluster.start()  # the restarted emulator has its objects back (as a real API server's etcd)
+    history = cluster.history(name, ns)
+    assert cluster.alive() and history and history[0]['revision'] == 1, history
+    assert history[-1]['status'] == 'pending-upgrade', history  # what the killed upgrade left behind
+    rerun = site(inv, cluster, '-e', 'portkey_recover_pending=rollback')
     converged(rerun)
-    assert release_task_state(rerun) == 'changed'
+    assert 'rolled back to revision 1' in rerun.output, rerun.output[-3000:]
     assert cluster.status(name, ns) == 'deployed' and 'healthy' in rerun.stdout
+    assert cluster.history(name, ns)[-1]['status'] == 'deployed'  # the rollback is the newest revision
     assert serving(cluster, hv)
     SURVIVED.append(FAULTS[0])
 
@@ -220,7 +237,45 @@ def test_moto_down_clear_error_and_no_cluster_change(cluster, tmp_path):
     assert 'Could not connect to the endpoint URL' in run.output and dead in run.output, run.output[-3000:]
     assert cluster.writes() == []
     assert cluster.release(hv['portkey_release_name'], hv['portkey_namespace']) is None
+    assert 'AWS_ENDPOINT_URL' in run.output and 'portkey_aws_region' in run.output  # the setting is named
     SURVIVED.append(FAULTS[1])
+
+    # the AWS endpoint goes down after the bucket: IAM's connections are dropped, S3's pass
+    moto = os.environ['AWS_URL']
+    bucket, policy = hv['portkey_log_store_aws']['bucket'], f"{hv['portkey_release_name']}-log-store"
+    with FaultProxy('127.0.0.1', int(moto.rsplit(':', 1)[1]), drop_if=[b'/iam/aws4_request'],
+                    max_failures=20) as iam_down:
+        half = site(inv, cluster, env={'AWS_URL': iam_down.url, 'AWS_ENDPOINT_URL': iam_down.url})
+    assert half.rc != 0 and iam_down.failed >= 1 and 'Traceback' not in half.output, half.output[-3000:]
+    assert 'The AWS endpoint did not answer' in half.output, half.output[-3000:]
+    assert 'AWS_ENDPOINT_URL' in half.output
+    aws = {svc: boto3.client(svc, endpoint_url=moto, region_name='us-east-1') for svc in ('s3', 'iam')}
+    assert bucket in [b['Name'] for b in aws['s3'].list_buckets()['Buckets']]
+    assert policy not in _policies(aws['iam'])
+    assert cluster.release(hv['portkey_release_name'], hv['portkey_namespace']) is None  # stopped before the release
+    # meanwhile the chart cache was damaged in a way that still renders: an extra template in the cached chart
+    upstream = hv['portkey_chart_git_url'].removeprefix('file://')
+    commit = subprocess.run(['git', '-C', upstream, 'rev-parse', f"{hv['portkey_chart_git_ref']}^{{commit}}"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    cached = list(Path(hv['portkey_cache_dir']).glob(f'git-*/commits/{commit}/helm/enterprise/templates'))
+    assert cached, 'no cached chart'
+    for templates in cached:
+        (templates / 'zz-tampered.yaml').write_text('apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tampered\n')
+    back = site(inv, cluster)  # the endpoint is back
+    converged(back)
+    assert 'was incomplete or changed since it was extracted: rebuilt' in back.output, back.output[-3000:]
+    manifest = cluster.helm('get', 'manifest', hv['portkey_release_name'], '-n', hv['portkey_namespace']).stdout
+    assert 'name: tampered' not in manifest and 'kind: Deployment' in manifest
+    assert not [t for t in cached if (t / 'zz-tampered.yaml').exists()]
+    assert [b['Name'] for b in aws['s3'].list_buckets()['Buckets']].count(bucket) == 1
+    assert _policies(aws['iam']).count(policy) == 1
+    assert serving(cluster, hv)
+    SURVIVED.append(FAULTS[5])
+
+
+def _policies(iam) -> list[str]:
+    return [p['PolicyName'] for page in iam.get_paginator('list_policies').paginate(Scope='Local')
+            for p in page['Policies']]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -263,36 +318,87 @@ def test_pending_upgrade_is_reported_and_recovered(cluster, tmp_path):
 # 4. two runs at once
 
 
-def test_two_concurrent_runs_do_not_corrupt_the_release(cluster, tmp_path):
+def test_two_runs_with_different_values_through_a_flaky_apiserver(cluster, tmp_path):
     inv, hv = inventory(tmp_path, cluster)
     converged(site(inv, cluster))
     name, ns = hv['portkey_release_name'], hv['portkey_namespace']
-    changed = variant(tmp_path, cluster, hv, 'changed.yml',
-                      portkey_environment=dict(hv['portkey_environment'], LOG_LEVEL='debug'))
-    procs = [start_playbook(changed, cluster), start_playbook(changed, cluster)]
-    runs = [finish(p) for p in procs]
+    levels = {'debug': None, 'warn': None}
+    for level in levels:
+        levels[level] = variant(tmp_path, cluster, hv, f'{level}.yml',
+                                portkey_environment=dict(hv['portkey_environment'], LOG_LEVEL=level))
+    port = int(cluster.api_url.rsplit(':', 1)[1])
+    with FaultProxy('127.0.0.1', port, share=0.15, max_failures=12, seed=14) as flaky:
+        flaky_kc = tmp_path / 'flaky-kubeconfig'
+        config = yaml.safe_load(Path(cluster.kubeconfig).read_text())
+        config['clusters'][0]['cluster']['server'] = flaky.url
+        flaky_kc.write_text(yaml.safe_dump(config))
+        env = {'KUBECONFIG': str(flaky_kc), 'K8S_AUTH_KUBECONFIG': str(flaky_kc)}
+        procs = [start_playbook(variant(tmp_path, cluster, hv, f'flaky-{level}.yml', portkey_kubeconfig=str(flaky_kc),
+                                        portkey_environment=dict(hv['portkey_environment'], LOG_LEVEL=level)),
+                                cluster, env=env) for level in levels]
+        runs = [finish(p) for p in procs]
+    assert flaky.failed >= 1, 'the proxy failed no connection'
     for run in runs:
-        assert 'Traceback' not in run.output
-        if run.rc != 0:  # the loser fails cleanly, saying why
-            assert 'another operation' in run.output, run.output[-3000:]
-    assert any(r.rc == 0 for r in runs), [r.output[-2000:] for r in runs]
+        assert 'Traceback' not in run.output and 'MODULE FAILURE' not in run.output, run.output[-3000:]
+    # nothing half-applied: deployed, no pending revision, the values of exactly one of the two runs
     assert cluster.status(name, ns) == 'deployed'
-    assert not [h for h in cluster.history(name, ns) if h['status'].startswith('pending')]
-    again = site(changed, cluster)
+    history = cluster.history(name, ns)
+    assert not [h for h in history if h['status'].startswith('pending')], history
+    assert [h['status'] for h in history].count('deployed') == 1
+    values = json.loads(cluster.helm('get', 'values', name, '-n', ns, '-o', 'json').stdout)
+    deployed_level = json.dumps(values).split('"LOG_LEVEL": "', 1)[1].split('"', 1)[0] if 'LOG_LEVEL' in \
+        json.dumps(values) else None
+    assert deployed_level in (None, *levels)  # None: both runs failed on the flaky connection, the first values stay
+    other = next(level for level in levels if level != deployed_level)
+    # each rerun reports its drift honestly: the values that are not deployed are a change, then a no-op
+    drift = site(levels[other], cluster)
+    converged(drift)
+    assert release_task_state(drift) == 'changed', drift.stdout[-3000:]
+    again = site(levels[other], cluster)
     converged(again)
     assert release_task_state(again) == 'ok', again.stdout[-3000:]
     assert serving(cluster, hv)
-    SURVIVED.append(FAULTS[3])
+    SURVIVED.extend([FAULTS[3], FAULTS[6]])
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # 5. never-ready roll-out
 
 
-def test_neverready_rollout_rolls_back_and_keeps_serving(cluster, tmp_path):
+def helm_processes(release: str) -> list[int]:
+    """pids of helm processes working on ``release`` (from /proc)."""
+    found = []
+    for entry in Path('/proc').iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / 'cmdline').read_bytes().split(b'\0')
+            except OSError:
+                continue
+            if argv and argv[0].endswith(b'helm') and release.encode() in argv:
+                found.append(int(entry.name))
+    return found
+
+
+def test_interrupted_playbook_stops_helm_then_neverready_rolls_back(cluster, tmp_path):
     inv, hv = inventory(tmp_path, cluster)
     converged(site(inv, cluster))
     name, ns = hv['portkey_release_name'], hv['portkey_namespace']
+    # an operator's Ctrl-C / kill during an upgrade (never-ready pods keep helm in its --wait)
+    slow = variant(tmp_path, cluster, hv, 'slow.yml', portkey_image=NEVERREADY, portkey_helm_timeout='120s')
+    proc = start_playbook(slow, cluster)
+    try:
+        wait_until(lambda: cluster.status(name, ns) == 'pending-upgrade', 90, what='the upgrade to be in progress')
+        assert helm_processes(name)
+        proc.send_signal(signal.SIGTERM)  # ansible-playbook only: its task runs in another session
+    finally:
+        finish(proc)
+    wait_until(lambda: not helm_processes(name), 60, what='helm to stop with the interrupted playbook')
+    # helm was stopped, not killed: its atomic upgrade rolled back, nothing is left pending
+    wait_until(lambda: cluster.status(name, ns) == 'deployed', 30, what='the release to be deployed again')
+    assert serving(cluster, hv)
+    revision = int(cluster.release(name, ns)['revision'])
+    SURVIVED.append(FAULTS[7])
+
     bad = variant(tmp_path, cluster, hv, 'bad.yml', portkey_image=NEVERREADY, portkey_helm_timeout='8s')
     proc = start_playbook(bad, cluster)
     answers = []
@@ -302,8 +408,52 @@ def test_neverready_rollout_rolls_back_and_keeps_serving(cluster, tmp_path):
     run = finish(proc)
     assert run.rc != 0 and run.failed() == 1
     assert 'previous configuration is still deployed' in run.output, run.output[-3000:]
+    summary = run.stdout.split("TASK [Show each cluster's release, chart and health]", 1)[-1].split('TASK [', 1)[0]
+    summary = ' '.join(summary.split())  # the callback may wrap long lines
+    assert 'lab: failed' in summary and 'failed: Error: UPGRADE FAILED' in summary, summary  # helm's error first
     assert len(answers) >= 5 and set(answers) == {200}, answers
     rel = cluster.release(name, ns)
-    assert rel['status'] == 'deployed' and int(rel['revision']) == 3  # 1 good, 2 failed, 3 = rollback to 1
+    assert rel['status'] == 'deployed' and int(rel['revision']) == revision + 2  # failed, then the rollback
     assert serving(cluster, hv)
     SURVIVED.append(FAULTS[4])
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 6. connection faults, named before any write (on the shared lab cluster, own namespaces)
+
+
+def test_connection_faults_are_named_before_any_write(lab, tmp_path):
+    config = yaml.safe_load(Path(lab.kubeconfig).read_text())
+    config['users'][0]['user']['token'] = 'expired-token'
+    bad_kc = tmp_path / 'expired-kubeconfig'
+    bad_kc.write_text(yaml.safe_dump(config))
+    dead_redis = f'redis://127.0.0.1:{_closed_port()}'
+    no_aws = {'AWS_ACCESS_KEY_ID': '', 'AWS_SECRET_ACCESS_KEY': '', 'AWS_SESSION_TOKEN': '',
+              'AWS_SHARED_CREDENTIALS_FILE': str(tmp_path / 'none'), 'AWS_CONFIG_FILE': str(tmp_path / 'none'),
+              'AWS_EC2_METADATA_DISABLED': 'true'}
+    cases = {  # one run, one host per fault (each fails on its own, in parallel)
+        'expired': ('token rejected (401)', {'portkey_kubeconfig': str(bad_kc)},
+                    ('401 Unauthorized', 'portkey_kubeconfig', 'portkey_kube_context', 'expired')),
+        'redisdown': ('external Redis down', {'portkey_environment': {
+            'CACHE_STORE': 'custom', 'REDIS_URL': dead_redis, 'REDIS_TLS_ENABLED': 'false',
+            'ANALYTICS_STORE': 'control_plane'}}, ('portkey_environment.REDIS_URL', 'Redis is down')),
+        'noaws': ('no AWS credentials', {'portkey_aws_region': 'us-east-1', 'portkey_log_store_aws': {
+            'enabled': True, 'mode': 's3', 'bucket': f'pk-fault-{uuid.uuid4().hex[:8]}'}},
+            ('No AWS credentials', 'AWS_ACCESS_KEY_ID', 'AWS_PROFILE')),
+    }
+    hosts = {host: lab_vars(**overrides) for host, (_fault, overrides, _fragments) in cases.items()}
+    inv = write_inventory(tmp_path / 'inv.yml', hosts)
+    run = run_playbook('playbooks/site.yml', inv, env={**no_aws, 'ANSIBLE_STDOUT_CALLBACK': 'ansible.builtin.json'},
+                       timeout=240)
+    assert run.rc != 0 and 'Traceback' not in run.output and 'MODULE FAILURE' not in run.output, run.output[-3000:]
+    failures = run.failures()
+    for host, (fault, _overrides, fragments) in cases.items():
+        last = failures[host][-1]  # the summary's failure: what the operator reads
+        assert last['task'] == 'Fail the clusters that failed', failures[host]
+        for fragment in fragments:
+            assert fragment in last['msg'], f'{fault}: {fragment!r} not in {last}'
+        assert len(last['msg']) < 1500 and 'Traceback' not in last['msg'], last
+        hv = hosts[host]
+        assert lab.writes_between(run.started, run.ended, [hv['portkey_namespace']]) == [], fault
+        assert lab.release(hv['portkey_release_name'], hv['portkey_namespace']) is None
+        SURVIVED.append(fault)

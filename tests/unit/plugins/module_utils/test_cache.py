@@ -158,7 +158,7 @@ def test_no_auth_server(redis_servers):
 
 def test_connection_refused():
     port = _free_port()
-    with pytest.raises(_cache.CacheError, match="cannot connect"):
+    with pytest.raises(_cache.CacheError, match="cannot connect.*Redis is down or portkey_environment.REDIS_URL"):
         _cache.check_cache("aws-elastic-cache", "redis://127.0.0.1:%d" % port, timeout=1)
 
 

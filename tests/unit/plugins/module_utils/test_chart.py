@@ -183,3 +183,79 @@ def test_git_check_mode_does_not_select(tmp_path, upstream):
         chart = git_source(upstream["url"], "v1.0.7", "helm/enterprise", cache, Git(run_command), check_mode=check)
         sequence.append(chart["changed"])
     assert sequence == [True, True, False, False]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# cache integrity: completion marker written last, checked on reuse
+
+
+def _cm_path(chart):
+    return os.path.join(chart["path"], "templates", "cm.yaml")
+
+
+def test_git_damage_that_still_parses_is_rebuilt(tmp_path, upstream):
+    cache = str(tmp_path / "cache")
+    first = git_source(upstream["url"], "v1.0.7", "helm/enterprise", cache, Git(run_command))
+    tree = os.path.dirname(os.path.dirname(first["path"]))
+    assert os.path.isfile(tree + ".sha256")
+    original = open(_cm_path(first)).read()
+    with open(_cm_path(first), "w") as handle:  # still valid YAML, another manifest
+        handle.write(original.replace("one", "tampered"))
+    again = git_source(upstream["url"], "v1.0.7", "helm/enterprise", cache, Git(run_command))
+    assert open(_cm_path(again)).read() == original
+    assert any("portkey_cache_dir" in w and "rebuilt" in w for w in again["warnings"]), again["warnings"]
+    # a clean entry is reused silently
+    third = git_source(upstream["url"], "v1.0.7", "helm/enterprise", cache, Git(run_command))
+    assert third["warnings"] == []
+
+
+@pytest.mark.parametrize("damage", ["no-marker", "half-written", "extra-file"])
+def test_git_partial_entry_is_rebuilt(tmp_path, upstream, damage):
+    cache = str(tmp_path / "cache")
+    first = git_source(upstream["url"], "v1.0.7", "helm/enterprise", cache, Git(run_command))
+    tree = os.path.dirname(os.path.dirname(first["path"]))
+    if damage == "no-marker":  # killed between the rename and the marker
+        os.unlink(tree + ".sha256")
+    elif damage == "half-written":
+        with open(_cm_path(first), "w") as handle:
+            handle.write("apiVersion: v1\nkind: Conf")
+    else:
+        with open(os.path.join(first["path"], "templates", "stray.yaml"), "w") as handle:
+            handle.write("kind: Secret\n")
+    again = git_source(upstream["url"], "v1.0.7", "helm/enterprise", cache, Git(run_command))
+    assert "one" in open(_cm_path(again)).read()
+    assert not os.path.exists(os.path.join(again["path"], "templates", "stray.yaml"))
+    assert again["warnings"] and os.path.isfile(tree + ".sha256")
+    assert not [n for n in os.listdir(os.path.dirname(tree)) if n.startswith(".extract-")]
+
+
+def _read_only(monkeypatch):
+    """A read-only file system under the cache (root ignores directory modes, so the calls fail instead)."""
+    import errno
+    from ansible_collections.portkey_ai.gateway.plugins.module_utils import _chart
+
+    def refuse(*args, **kwargs):
+        if not kwargs.get("ignore_errors"):
+            raise OSError(errno.EROFS, "Read-only file system")
+    monkeypatch.setattr(_chart.tempfile, "mkdtemp", refuse)
+    monkeypatch.setattr(_chart.shutil, "rmtree", refuse)
+    monkeypatch.setattr(_chart.os, "unlink", refuse)
+
+
+def test_read_only_cache_names_portkey_cache_dir(tmp_path, upstream, monkeypatch):
+    cache = str(tmp_path / "cache")
+    _read_only(monkeypatch)
+    with pytest.raises(PortkeyError) as exc:
+        git_source(upstream["url"], "v1.0.7", "helm/enterprise", cache, Git(run_command))
+    text = str(exc.value)
+    assert "portkey_cache_dir" in text and "Read-only file system" in text and cache in text
+
+
+def test_damaged_entry_in_read_only_cache_fails_naming_portkey_cache_dir(tmp_path, upstream, monkeypatch):
+    cache = str(tmp_path / "cache")
+    first = git_source(upstream["url"], "v1.0.7", "helm/enterprise", cache, Git(run_command))
+    with open(_cm_path(first), "a") as handle:
+        handle.write("# changed\n")
+    _read_only(monkeypatch)
+    with pytest.raises(PortkeyError, match="portkey_cache_dir.*Read-only file system"):
+        git_source(upstream["url"], "v1.0.7", "helm/enterprise", cache, Git(run_command))

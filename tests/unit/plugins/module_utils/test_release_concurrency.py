@@ -27,9 +27,11 @@ class FakeHelm(object):
     def __init__(self, releases):
         self.releases = list(releases)
         self.reads = 0
+        self.calls = []
 
     def release(self, name, namespace, revision=None, with_values=True):
         self.reads += 1
+        self.calls += [["helm", "get", "all", name], ["helm", "get", "values", name]]
         return self.releases.pop(0) if len(self.releases) > 1 else self.releases[0]
 
 
@@ -71,13 +73,18 @@ def test_young_pending_revision_is_waited_for_until_it_settles():
     latest = mgr._wait_other_operation(_rel("pending-upgrade", 5), result)
     assert latest["info"]["status"] == "deployed" and helm.reads == 3 and clock.t == 6.0
     assert "another operation on release pk was in progress" in result["warnings"][0]
+    assert "3 polls" in result["warnings"][0] and len(result["warnings"]) == 1
+    # the wait is reported once: one poll's helm commands, not one per poll
+    assert helm.calls == [["helm", "get", "all", "pk"], ["helm", "get", "values", "pk"]]
 
 
 def test_wait_is_bounded_by_the_timeout():
     helm = FakeHelm([_rel("pending-upgrade", 5)])
     mgr, clock = _manager(helm, timeout="20s")
-    latest = mgr._wait_other_operation(_rel("pending-upgrade", 5), dict(warnings=[]))
-    assert latest["info"]["status"] == "pending-upgrade"
+    result = dict(warnings=[])
+    latest = mgr._wait_other_operation(_rel("pending-upgrade", 5), result)
+    assert latest["info"]["status"] == "pending-upgrade" and len(helm.calls) == 2 and helm.reads >= 7
+    assert "still pending" in result["warnings"][0]
     assert 15 <= clock.t <= 17 + 2  # the 15 s left of the other operation's timeout, plus one poll
 
 

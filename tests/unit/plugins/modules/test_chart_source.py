@@ -118,6 +118,11 @@ def test_repo_source_module(helm_repo, tmp_path, capsys, monkeypatch):
     before = CountingHandler.count
     out = run(args, capsys)
     assert out["changed"] is False and CountingHandler.count == before   # cached: no network
+    with open(os.path.join(out["path"], "Chart.yaml"), "a") as handle:     # damage that still parses
+        handle.write("description: tampered\n")
+    out = run(args, capsys)
+    assert CountingHandler.count > before and "tampered" not in open(os.path.join(out["path"], "Chart.yaml")).read()
+    assert "was incomplete or changed since it was pulled" in json.dumps(out), out   # the module warns
     out = run(dict(args, chart_version="1.0.8"), capsys)
     assert out["changed"] is True and out["generation"] == "1.0"
     assert os.listdir(str(home)) == []                                    # no helm repo state in HOME
