@@ -42,7 +42,12 @@ def test_user_names_and_static_token(monkeypatch):
     monkeypatch.setattr(auth, 'CONFIG', auth.AuthConfig(static_token='s3cret'))
     assert auth.authorized({'Authorization': 'Bearer s3cret'}, '/api')
     assert not auth.authorized({'Authorization': 'Bearer other'}, '/api')
-    assert not auth.authorized({}, '/api') and auth.authorized({}, '/version')
+    # plain-http cluster (no STS): anonymous is allowed (client-go sends no token over http), a wrong token is not
+    assert auth.authorized({}, '/api')
     assert not auth.authorized({'Authorization': 'Bearer ' + token(URL)}, '/api')  # no STS configured
+    # EKS profile (STS configured): anonymous only on the public endpoints
+    monkeypatch.setattr(auth, 'CONFIG', auth.AuthConfig(static_token='s3cret', sts_url='http://127.0.0.1:1'))
+    assert not auth.authorized({}, '/api') and auth.authorized({}, '/version')
+    assert auth.authorized({'Authorization': 'Bearer s3cret'}, '/api')
     monkeypatch.setattr(auth, 'CONFIG', auth.AuthConfig())
     assert auth.authorized({}, '/api')  # no credential configured: open, as before

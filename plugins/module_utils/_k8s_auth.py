@@ -299,7 +299,11 @@ def _hint(auth):
     """What to run for rejected credentials: credential_hint for a kubeconfig user, the token variables otherwise."""
     if auth.token_only:
         return "Set K8S_AUTH_API_KEY to a valid token."
-    return credential_hint(auth.kubeconfig, auth.context)
+    if kubeconfig_user(auth.kubeconfig, auth.context).get("exec"):
+        return credential_hint(auth.kubeconfig, auth.context)  # the plugin's own error and what to run
+    return ("Fix the user of the kubeconfig context (for EKS: an exec plugin running `aws eks get-token` with valid "
+            "AWS credentials, written by `aws eks update-kubeconfig --name CLUSTER --region REGION`), or set "
+            "K8S_AUTH_API_KEY to a valid token.")
 
 
 def _load_failure(auth, exc):
