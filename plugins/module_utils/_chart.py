@@ -34,7 +34,7 @@ import shutil
 import tarfile
 import tempfile
 
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError, yaml
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError, redact_url, yaml
 
 SHA_RE = re.compile(r"^[0-9a-fA-F]{7,40}$")
 SEMVER_RE = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+([0-9A-Za-z.-]+))?$")
@@ -108,6 +108,18 @@ def load_chart(path):
                 generation=generation_for(version))
 
 
+def chart_defaults(path):
+    """The chart's own defaults the input model checks against (values.yaml ``autoscaling``); {} if unreadable."""
+    try:
+        with open(os.path.join(path, "values.yaml"), "rb") as handle:
+            values = yaml.safe_load(handle.read().decode("utf-8")) or {}
+    except (IOError, OSError, yaml.YAMLError, UnicodeDecodeError):
+        return {}
+    scaling = values.get("autoscaling") if isinstance(values, dict) else None
+    return {"autoscaling": dict((k, v) for k, v in scaling.items() if k in ("minReplicas", "maxReplicas"))
+            if isinstance(scaling, dict) else {}}
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # cache plumbing
 # ---------------------------------------------------------------------------------------------------------------
@@ -162,6 +174,8 @@ def read_selected(folder):
 
 
 def write_selected(folder, data):
+    """selected.json of a cache folder; URLs are kept without their credentials (a token never lands on disk)."""
+    data = dict((key, redact_url(value)) for key, value in data.items())
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".selected-")
     with os.fdopen(fd, "w") as handle:
         json.dump(data, handle, sort_keys=True)

@@ -198,6 +198,14 @@ def _k8s_name(value):
     raise _Invalid("expected a Kubernetes name (lowercase letters, digits, '-', '.'), got %s" % _got(value))
 
 
+def _namespace(value):
+    """A namespace is a DNS-1123 label: at most 63 lowercase letters, digits and '-' (no dots)."""
+    if isinstance(value, str) and len(value) <= 63 and RELEASE_NAME.match(value):
+        return value
+    raise _Invalid("expected a Kubernetes namespace (a DNS-1123 label: at most 63 lowercase letters, digits and '-', "
+                   "starting and ending with a letter or digit), got %s" % _got(value))
+
+
 def _release_name(value):
     if isinstance(value, str) and len(value) <= 53 and RELEASE_NAME.match(value):
         return value
@@ -290,7 +298,7 @@ SECTIONS = {
 # Plain inputs: input -> checker.
 SCALARS = {
     "release_name": _release_name,
-    "namespace": _k8s_name,
+    "namespace": _namespace,
     "generation": _choice(("auto",) + GENERATIONS),
     "client_auth": _secret_string,
     "organisations_to_sync": _organisations,
@@ -486,8 +494,9 @@ def _resolve_generation(build):
                               % version)
     if wanted != "auto":
         if detected and detected != wanted:
-            build.warnings.append("portkey_chart_generation=%s is forced, but chart %s %s looks like generation %s"
-                                  % (wanted, build.chart.get("name"), version, detected))
+            build.error("portkey_chart_generation", "%s is forced, but chart %s %s is generation %s; remove "
+                        "portkey_chart_generation (auto) or set it to %s" % (wanted, build.chart.get("name"), version,
+                                                                              detected, detected))
         return wanted
     if detected is None:
         build.error("portkey_chart_generation", "cannot detect the chart generation (%s); set "
@@ -769,9 +778,17 @@ def _autoscaling_values(build):
     scaling = build.section("autoscaling")
     result = dict((chart_key, scaling[key]) for key, chart_key in AUTOSCALING_KEYS if key in scaling)
     result["enabled"] = scaling.get("enabled", False)
-    if scaling.get("min_replicas", 1) > scaling.get("max_replicas", scaling.get("min_replicas", 1)):
-        build.error("portkey_autoscaling.min_replicas", "is greater than portkey_autoscaling.max_replicas; "
-                    "lower min_replicas or raise max_replicas")
+    # an omitted bound is the chart's default (values.yaml autoscaling.minReplicas / maxReplicas)
+    defaults = _lookup(build.chart, ("defaults", "autoscaling")) or {}
+    low = scaling.get("min_replicas", defaults.get("minReplicas", 1))
+    high = scaling.get("max_replicas", defaults.get("maxReplicas", low))
+    if isinstance(low, int) and isinstance(high, int) and low > high:
+        which = "portkey_autoscaling.max_replicas" if "max_replicas" in scaling else \
+            "the chart's default maxReplicas"
+        build.error("portkey_autoscaling.min_replicas" if "min_replicas" in scaling
+                    else "portkey_autoscaling.max_replicas",
+                    "minReplicas %d is greater than %s (%d); lower portkey_autoscaling.min_replicas or set "
+                    "portkey_autoscaling.max_replicas to at least it" % (low, which, high))
     if result["enabled"] and build.inputs.get("replicas") is not None:
         build.warnings.append("portkey_replicas is ignored while portkey_autoscaling.enabled is true "
                               "(the HPA sets the replica count)")
