@@ -118,8 +118,8 @@ def as_dict(report, var, value):
     if value is None or value == "":
         return {}
     if not isinstance(value, dict):
-        report.error(var, "expected a dict, got %s (%s); write it as a YAML mapping" % (_shown(value),
-                                                                                       type(value).__name__))
+        report.error(var, "expected a dict, got %s (%s); write it as a YAML mapping"
+                     % (_shown(value), type(value).__name__))
         return {}
     known = KNOWN_KEYS.get(var)
     if known:
@@ -492,8 +492,8 @@ def _log_store(report, v, facts):
         report.error(var + ".account_id", "%s is not a 12-digit AWS account id" % _shown(store["account_id"]))
     partitions = facts.get("partitions")
     if store.get("partition") not in (None, "") and partitions is not None and store["partition"] not in partitions:
-        report.error(var + ".partition", "%s is not an AWS partition (%s)" % (_shown(store["partition"]),
-                                                                             ", ".join(sorted(partitions))))
+        report.error(var + ".partition", "%s is not an AWS partition (%s)"
+                     % (_shown(store["partition"]), ", ".join(sorted(partitions))))
     if settings["mode"] == "s3_assume":
         arn, issuer = store.get("oidc_provider_arn") or "", store.get("oidc_issuer_url") or ""
         if arn and not OIDC_PROVIDER_ARN.match(str(arn)):

@@ -495,8 +495,8 @@ def _resolve_generation(build):
     if wanted != "auto":
         if detected and detected != wanted:
             build.error("portkey_chart_generation", "%s is forced, but chart %s %s is generation %s; remove "
-                        "portkey_chart_generation (auto) or set it to %s" % (wanted, build.chart.get("name"), version,
-                                                                              detected, detected))
+                        "portkey_chart_generation (auto) or set it to %s"
+                        % (wanted, build.chart.get("name"), version, detected, detected))
         return wanted
     if detected is None:
         build.error("portkey_chart_generation", "cannot detect the chart generation (%s); set "
