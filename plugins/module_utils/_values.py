@@ -29,6 +29,7 @@ from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import 
     secret_values_of,
     yaml,
 )
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._chart import chart_defaults, load_chart
 
 GENERATIONS = ("1.0", "1.7")
 DEFAULT_RELEASE = "portkey-gateway"
@@ -356,19 +357,15 @@ def detect_generation(version):
 
 
 def read_chart(chart_path):
-    """name/version/app_version of a chart directory (or its Chart.yaml)."""
-    path = chart_path if os.path.basename(chart_path) == "Chart.yaml" else os.path.join(chart_path, "Chart.yaml")
+    """name/version/app_version/defaults of a chart directory (or its Chart.yaml), read by _chart (the one reader)."""
+    folder = os.path.dirname(chart_path) if os.path.basename(chart_path) == "Chart.yaml" else chart_path
     try:
-        with open(path) as handle:
-            meta = yaml.safe_load(handle)
-    except (IOError, OSError) as exc:
-        raise PortkeyError("chart_path: cannot read %s (%s); point portkey_chart_local_path / chart_path at a chart "
-                           "directory" % (path, exc.strerror or exc))
-    except yaml.YAMLError as exc:
-        raise PortkeyError("chart_path: %s is not valid YAML: %s" % (path, exc))
-    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or meta.get("version") is None:
-        raise PortkeyError("chart_path: %s has no name/version; is it a Helm chart?" % path)
-    return {"name": meta["name"], "version": str(meta["version"]), "app_version": str(meta.get("appVersion", ""))}
+        chart = load_chart(folder)
+    except PortkeyError as exc:
+        raise PortkeyError("chart_path: %s; point portkey_chart_local_path / chart_path at a chart directory"
+                           % exc.msg, errors=exc.errors)
+    return {"name": chart["chart_name"], "version": chart["chart_version"], "app_version": chart["app_version"] or "",
+            "defaults": chart_defaults(folder)}
 
 
 def deep_merge(base, override):

@@ -427,14 +427,16 @@ def test_generation_from_unparseable_chart_version_is_an_error():
 
 def test_read_chart(tmp_path):
     (tmp_path / "Chart.yaml").write_text("apiVersion: v2\nname: gateway\nversion: 1.0.8\nappVersion: 1.11.4\n")
-    expected = {"name": "gateway", "version": "1.0.8", "app_version": "1.11.4"}
+    (tmp_path / "values.yaml").write_text("autoscaling:\n  minReplicas: 1\n  maxReplicas: 20\n")
+    expected = {"name": "gateway", "version": "1.0.8", "app_version": "1.11.4",
+                "defaults": {"autoscaling": {"minReplicas": 1, "maxReplicas": 20}}}
     assert read_chart(str(tmp_path)) == expected
     assert read_chart(str(tmp_path / "Chart.yaml")) == expected
-    with pytest.raises(PortkeyError, match="cannot read"):
+    with pytest.raises(PortkeyError, match="chart_path: chart directory .* does not exist"):
         read_chart(str(tmp_path / "missing"))
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "Chart.yaml").write_text("just text\n")
-    with pytest.raises(PortkeyError, match="has no name/version"):
+    with pytest.raises(PortkeyError, match="chart_path: invalid chart at"):
         read_chart(str(tmp_path / "bad"))
 
 
