@@ -41,7 +41,7 @@ import shutil
 import tarfile
 import tempfile
 
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError, yaml
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError, redact_url, yaml
 
 SHA_RE = re.compile(r"^[0-9a-fA-F]{7,40}$")
 SEMVER_RE = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+([0-9A-Za-z.-]+))?$")
@@ -113,6 +113,18 @@ def load_chart(path):
     return dict(path=os.path.abspath(path), chart_name=meta["name"], chart_version=version,
                 app_version=None if app_version is None else str(app_version),
                 generation=generation_for(version))
+
+
+def chart_defaults(path):
+    """The chart's own defaults the input model checks against (values.yaml ``autoscaling``); {} if unreadable."""
+    try:
+        with open(os.path.join(path, "values.yaml"), "rb") as handle:
+            values = yaml.safe_load(handle.read().decode("utf-8")) or {}
+    except (IOError, OSError, yaml.YAMLError, UnicodeDecodeError):
+        return {}
+    scaling = values.get("autoscaling") if isinstance(values, dict) else None
+    return {"autoscaling": dict((k, v) for k, v in scaling.items() if k in ("minReplicas", "maxReplicas"))
+            if isinstance(scaling, dict) else {}}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -241,6 +253,8 @@ def read_selected(folder):
 
 
 def write_selected(folder, data):
+    """selected.json of a cache folder; URLs are kept without their credentials (a token never lands on disk)."""
+    data = dict((key, redact_url(value)) for key, value in data.items())
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".selected-")
         with os.fdopen(fd, "w") as handle:

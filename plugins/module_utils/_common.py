@@ -100,6 +100,16 @@ def url_credentials(value):
     return set(s for s in (secret, unquote(secret)) if s)
 
 
+URL_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/@\s]+)@")
+
+
+def redact_url(text):
+    """``text`` with the credentials of every URL in it (``scheme://user:token@host``) replaced by ``***``."""
+    if not isinstance(text, str):
+        return text
+    return URL_USERINFO.sub(lambda m: m.group(1) + "***@", text)
+
+
 def _scalar_text(value):
     """The text an environment value becomes (booleans lowercased), or None for non-scalars."""
     if isinstance(value, bool):

@@ -30,6 +30,7 @@ from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import 
     secret_values_of,
     yaml,
 )
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._chart import chart_defaults, load_chart
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._secrets import (
     MODES as SECRET_MODES,
     SECRET_CHECKSUM_ANNOTATION,
@@ -208,6 +209,14 @@ def _k8s_name(value):
     raise _Invalid("expected a Kubernetes name (lowercase letters, digits, '-', '.'), got %s" % _got(value))
 
 
+def _namespace(value):
+    """A namespace is a DNS-1123 label: at most 63 lowercase letters, digits and '-' (no dots)."""
+    if isinstance(value, str) and len(value) <= 63 and RELEASE_NAME.match(value):
+        return value
+    raise _Invalid("expected a Kubernetes namespace (a DNS-1123 label: at most 63 lowercase letters, digits and '-', "
+                   "starting and ending with a letter or digit), got %s" % _got(value))
+
+
 def _release_name(value):
     if isinstance(value, str) and len(value) <= 53 and RELEASE_NAME.match(value):
         return value
@@ -311,7 +320,7 @@ SECTIONS = {
 # Plain inputs: input -> checker.
 SCALARS = {
     "release_name": _release_name,
-    "namespace": _k8s_name,
+    "namespace": _namespace,
     "generation": _choice(("auto",) + GENERATIONS),
     "client_auth": _secret_string,
     "organisations_to_sync": _organisations,
@@ -374,19 +383,15 @@ def detect_generation(version):
 
 
 def read_chart(chart_path):
-    """name/version/app_version of a chart directory (or its Chart.yaml)."""
-    path = chart_path if os.path.basename(chart_path) == "Chart.yaml" else os.path.join(chart_path, "Chart.yaml")
+    """name/version/app_version/defaults of a chart directory (or its Chart.yaml), read by _chart (the one reader)."""
+    folder = os.path.dirname(chart_path) if os.path.basename(chart_path) == "Chart.yaml" else chart_path
     try:
-        with open(path) as handle:
-            meta = yaml.safe_load(handle)
-    except (IOError, OSError) as exc:
-        raise PortkeyError("chart_path: cannot read %s (%s); point portkey_chart_local_path / chart_path at a chart "
-                           "directory" % (path, exc.strerror or exc))
-    except yaml.YAMLError as exc:
-        raise PortkeyError("chart_path: %s is not valid YAML: %s" % (path, exc))
-    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or meta.get("version") is None:
-        raise PortkeyError("chart_path: %s has no name/version; is it a Helm chart?" % path)
-    return {"name": meta["name"], "version": str(meta["version"]), "app_version": str(meta.get("appVersion", ""))}
+        chart = load_chart(folder)
+    except PortkeyError as exc:
+        raise PortkeyError("chart_path: %s; point portkey_chart_local_path / chart_path at a chart directory"
+                           % exc.msg, errors=exc.errors)
+    return {"name": chart["chart_name"], "version": chart["chart_version"], "app_version": chart["app_version"] or "",
+            "defaults": chart_defaults(folder)}
 
 
 def deep_merge(base, override):
@@ -513,8 +518,9 @@ def _resolve_generation(build):
                               % version)
     if wanted != "auto":
         if detected and detected != wanted:
-            build.warnings.append("portkey_chart_generation=%s is forced, but chart %s %s looks like generation %s"
-                                  % (wanted, build.chart.get("name"), version, detected))
+            build.error("portkey_chart_generation", "%s is forced, but chart %s %s is generation %s; remove "
+                        "portkey_chart_generation (auto) or set it to %s"
+                        % (wanted, build.chart.get("name"), version, detected, detected))
         return wanted
     if detected is None:
         build.error("portkey_chart_generation", "cannot detect the chart generation (%s); set "
@@ -878,9 +884,17 @@ def _autoscaling_values(build):
     scaling = build.section("autoscaling")
     result = dict((chart_key, scaling[key]) for key, chart_key in AUTOSCALING_KEYS if key in scaling)
     result["enabled"] = scaling.get("enabled", False)
-    if scaling.get("min_replicas", 1) > scaling.get("max_replicas", scaling.get("min_replicas", 1)):
-        build.error("portkey_autoscaling.min_replicas", "is greater than portkey_autoscaling.max_replicas; "
-                    "lower min_replicas or raise max_replicas")
+    # an omitted bound is the chart's default (values.yaml autoscaling.minReplicas / maxReplicas)
+    defaults = _lookup(build.chart, ("defaults", "autoscaling")) or {}
+    low = scaling.get("min_replicas", defaults.get("minReplicas", 1))
+    high = scaling.get("max_replicas", defaults.get("maxReplicas", low))
+    if isinstance(low, int) and isinstance(high, int) and low > high:
+        which = "portkey_autoscaling.max_replicas" if "max_replicas" in scaling else \
+            "the chart's default maxReplicas"
+        build.error("portkey_autoscaling.min_replicas" if "min_replicas" in scaling
+                    else "portkey_autoscaling.max_replicas",
+                    "minReplicas %d is greater than %s (%d); lower portkey_autoscaling.min_replicas or set "
+                    "portkey_autoscaling.max_replicas to at least it" % (low, which, high))
     if result["enabled"] and build.inputs.get("replicas") is not None:
         build.warnings.append("portkey_replicas is ignored while portkey_autoscaling.enabled is true "
                               "(the HPA sets the replica count)")

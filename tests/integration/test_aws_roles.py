@@ -337,7 +337,7 @@ def test_network_policy_modes_and_absent(backends, core, networking):
 def test_network_policy_rejects_bad_cidr(backends):
     run = role(backends, 'network_policy', 'network_policy_result', network_policy_mode='restricted',
                network_policy_redis_cidrs=['10.0.0.0'])
-    assert run.rc != 0 and "network_policy_redis_cidrs contains '10.0.0.0'" in run.output
+    assert run.rc != 0 and "portkey_network_policy.redis_cidrs: '10.0.0.0' is not a CIDR" in run.output
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -460,7 +460,7 @@ def test_lb_security_group_refuses_world_and_unknown_hostname(backends, core):
     gateway_service(core, ns, rel)
     run = role(backends, 'lb_security_group', 'lb_security_group_result', lb_security_group_release_name=rel,
                lb_security_group_namespace=ns, lb_security_group_cidrs=['0.0.0.0/0'])
-    assert run.rc != 0 and 'lb_security_group_allow_world: true' in run.output
+    assert run.rc != 0 and 'portkey_lb_security_group.allow_world: true' in run.output
     # the emulator's own hostname (<name>.<ns>.elb.lab.local) matches no load balancer in moto
     run = role(backends, 'lb_security_group', 'lb_security_group_result', lb_security_group_release_name=rel,
                lb_security_group_namespace=ns, lb_security_group_wait_timeout=1, lb_security_group_wait_interval=1)
@@ -605,7 +605,7 @@ def test_log_store_issuer_url_and_inputs(backends, aws):
                   log_store_bucket=f'portkey-logs-{s}', log_store_release_name=f'pk-{s}', log_store_region=REGION))
     assert run.fact() == ''
     run = role(backends, 'log_store', 'log_store_role_arn', log_store_type='s3_assume', log_store_bucket=f'b-{s}')
-    assert run.rc != 0 and 'log_store_oidc_provider_arn' in run.output
+    assert run.rc != 0 and 'portkey_log_store_aws.oidc_provider_arn: mode s3_assume needs' in run.output
 
 
 # ----------------------------------------------------------------------------------------------------------------

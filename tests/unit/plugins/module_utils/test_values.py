@@ -279,7 +279,7 @@ BAD = [
     ("resources-quantity", "1.7", {"resources": {"limits": {"memory": "4 GB"}}},
      ["portkey_resources.limits: memory: '4 GB' is not a Kubernetes quantity"]),
     ("autoscaling-min-max", "1.7", {"autoscaling": {"enabled": True, "min_replicas": 5, "max_replicas": 2}},
-     ["portkey_autoscaling.min_replicas: is greater than"]),
+     ["portkey_autoscaling.min_replicas: minReplicas 5 is greater than portkey_autoscaling.max_replicas (2)"]),
     ("autoscaling-enabled-type", "1.7", {"autoscaling": {"enabled": "maybe"}},
      ["portkey_autoscaling.enabled: expected a boolean"]),
     ("strategy-zero", "1.7", {"strategy": {"max_surge": 0, "max_unavailable": "0%"}},
@@ -413,7 +413,6 @@ def test_detect_generation(version, generation):
     ({"name": "gateway", "version": "1.0.8"}, "auto", "1.0", None),
     ({"name": "gateway", "version": "1.7.7"}, "auto", "1.7", None),
     ({"name": "portkeyenterprise", "version": "0.2.1"}, "auto", "1.0", None),
-    ({"name": "gateway", "version": "1.7.7"}, "1.0", "1.0", "is forced"),
     ({"name": "gateway", "version": "2.1.0"}, "auto", "1.7", "newer than the tested 1.7.x"),
     ({"name": "gateway", "version": "weird"}, "1.7", "1.7", "not a semantic version"),
 ])
@@ -425,6 +424,24 @@ def test_generation_from_chart(chart, wanted, generation, warning):
         assert any(warning in w for w in result.warnings), result.warnings
 
 
+def test_forced_generation_contradicting_the_chart_is_an_error():
+    errors = errors_of(generation="1.0", chart={"name": "gateway", "version": "1.7.7"})
+    assert errors[0].startswith("portkey_chart_generation: 1.0 is forced, but chart gateway 1.7.7 is generation 1.7")
+
+
+@pytest.mark.parametrize("scaling, defaults, expected", [
+    ({"enabled": True, "min_replicas": 25}, {"minReplicas": 1, "maxReplicas": 20},
+     "portkey_autoscaling.min_replicas: minReplicas 25 is greater than the chart's default maxReplicas (20)"),
+    ({"enabled": True, "max_replicas": 1}, {"minReplicas": 2, "maxReplicas": 20},
+     "portkey_autoscaling.max_replicas: minReplicas 2 is greater than portkey_autoscaling.max_replicas (1)"),
+])
+def test_autoscaling_bounds_against_the_chart_defaults(scaling, defaults, expected):
+    chart = {"name": "gateway", "version": "1.7.7", "defaults": {"autoscaling": defaults}}
+    assert any(e.startswith(expected) for e in errors_of(autoscaling=scaling, chart=chart))
+    within = dict(scaling, max_replicas=30) if "min_replicas" in scaling else dict(scaling, min_replicas=1)
+    build_values(base(autoscaling=within, generation="auto"), chart)
+
+
 def test_generation_from_unparseable_chart_version_is_an_error():
     errors = errors_of(generation="auto", chart={"name": "gateway", "version": "weird"})
     assert errors[0].startswith("portkey_chart_generation: cannot detect the chart generation (chart version 'weird')")
@@ -432,14 +449,16 @@ def test_generation_from_unparseable_chart_version_is_an_error():
 
 def test_read_chart(tmp_path):
     (tmp_path / "Chart.yaml").write_text("apiVersion: v2\nname: gateway\nversion: 1.0.8\nappVersion: 1.11.4\n")
-    expected = {"name": "gateway", "version": "1.0.8", "app_version": "1.11.4"}
+    (tmp_path / "values.yaml").write_text("autoscaling:\n  minReplicas: 1\n  maxReplicas: 20\n")
+    expected = {"name": "gateway", "version": "1.0.8", "app_version": "1.11.4",
+                "defaults": {"autoscaling": {"minReplicas": 1, "maxReplicas": 20}}}
     assert read_chart(str(tmp_path)) == expected
     assert read_chart(str(tmp_path / "Chart.yaml")) == expected
-    with pytest.raises(PortkeyError, match="cannot read"):
+    with pytest.raises(PortkeyError, match="chart_path: chart directory .* does not exist"):
         read_chart(str(tmp_path / "missing"))
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "Chart.yaml").write_text("just text\n")
-    with pytest.raises(PortkeyError, match="has no name/version"):
+    with pytest.raises(PortkeyError, match="chart_path: invalid chart at"):
         read_chart(str(tmp_path / "bad"))
 
 

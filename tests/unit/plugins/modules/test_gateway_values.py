@@ -152,7 +152,7 @@ def test_detects_the_generation_from_chart_path(capsys, tmp_path):
 
 def test_missing_chart_path_fails(capsys, tmp_path):
     code, result = run(capsys, args(generation="auto", chart_path=str(tmp_path / "nope")))
-    assert code == 1 and "cannot read" in result["msg"]
+    assert code == 1 and "chart_path: chart directory" in result["msg"] and "does not exist" in result["msg"]
 
 
 def test_argument_spec_marks_the_secrets_no_log():
