@@ -35,7 +35,7 @@ GOOD = {
     "portkey_vpc_peering": {"enabled": True, "vpc_id": "vpc-0a1b2c3d4e5f60718", "peer_vpc_id": "vpc-0a1b2c3d",
                             "peer_cidr": "10.99.0.0/16", "peer_owner_id": "123456789012", "peer_region": "us-west-2"},
     "portkey_log_store_aws": {"enabled": True, "mode": "s3", "bucket": "pk-logs"},
-    "portkey_environment": {"LOG_STORE": "s3", "LOG_STORE_REGION": "us-east-1", "LOG_STORE_GENERATIONS_BUCKET": "b-1",
+    "portkey_environment": {"LOG_STORE": "s3", "LOG_STORE_REGION": "us-east-1", "LOG_STORE_GENERATIONS_BUCKET": "pk-logs",
                             "LOG_STORE_ACCESS_KEY": "a", "LOG_STORE_SECRET_KEY": "s"},
 }
 CHART_17 = {"chart_name": "gateway", "chart_version": "1.7.7", "defaults": {"autoscaling": {"minReplicas": 2,
@@ -165,8 +165,10 @@ def test_without_a_chart_only_errors_of_both_generations_are_reported():
 
 
 def test_step_flags_are_defined_once():
-    assert steps({}) == {"log_store": False, "network_policy": True, "lb_security_group": False,
-                         "vpc_peering": False, "aws_identity": False}
+    assert steps({}) == {"log_store": False, "mongodb_access": False, "network_policy": True,
+                         "lb_security_group": False, "private_link": False, "vpc_peering": False,
+                         "aws_identity": False}
+    assert steps({"portkey_private_link": {"enabled": True}})["aws_identity"] is True
     assert steps({"portkey_network_policy": {"enabled": "no"}, "portkey_log_store_aws": {"enabled": "yes"},
                   "portkey_environment": {"LOG_STORE": "s3_assume"}})["aws_identity"] is True
     assert steps({"portkey_log_store_aws": {"enabled": True, "mode": "s3"}})["aws_identity"] is False
@@ -183,3 +185,13 @@ def test_chart_source_settings(changes, variable):
     variables = dict(GOOD, **changes)
     found = check_inputs(variables, only=["chart"]).errors
     assert len(found) == 1 and found[0].startswith(variable), found
+
+
+def test_log_store_bucket_given_twice_must_agree_and_policy_name_is_checked():
+    variables = {"portkey_log_store_aws": {"enabled": True, "mode": "s3", "bucket": "pk-logs", "policy_name": "bad name"},
+                 "portkey_environment": {"LOG_STORE": "s3", "LOG_STORE_GENERATIONS_BUCKET": "other-logs"}}
+    errors = check_inputs(variables, only=["log_store"]).errors
+    assert any(e.startswith("portkey_log_store_aws.bucket: ") and "LOG_STORE_GENERATIONS_BUCKET" in e for e in errors)
+    assert any(e.startswith("portkey_log_store_aws.policy_name: ") for e in errors)
+    # no bucket at all: the log_store role's per-cluster default applies (its plan checks the computed name)
+    assert not check_inputs({"portkey_log_store_aws": {"enabled": True, "mode": "s3"}}, only=["log_store"]).errors
