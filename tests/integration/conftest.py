@@ -124,10 +124,12 @@ def _request_namespace(path: str) -> str | None:
 class Lab:
     """The lab's endpoints and the emulator's request log."""
 
-    def __init__(self) -> None:
+    def __init__(self, kubeconfig: str | None = None) -> None:
+        """The lab's own cluster, or with `kubeconfig` one that `labctl cluster-up` started."""
         _require_lab()
-        self.api_url = os.environ['PORTKEY_LAB_API_URL'].rstrip('/')
-        self.kubeconfig = os.environ['KUBECONFIG']
+        self.kubeconfig = kubeconfig or os.environ['KUBECONFIG']
+        self.api_url = (yaml.safe_load(Path(kubeconfig).read_text())['clusters'][0]['cluster']['server']
+                        if kubeconfig else os.environ['PORTKEY_LAB_API_URL']).rstrip('/')
 
     def _api(self, method: str, path: str, body: dict | None = None, content_type: str = 'application/json'):
         data = json.dumps(body).encode() if body is not None else None
@@ -188,6 +190,40 @@ class Lab:
 @pytest.fixture(scope='session')
 def lab() -> Lab:
     return Lab()
+
+
+def aws_client(service: str, region: str = 'us-east-1'):
+    """A boto3 client of the lab's moto."""
+    import boto3  # noqa: PLC0415 (only the AWS tests need it)
+    return boto3.client(service, endpoint_url=os.environ['AWS_URL'], region_name=region)
+
+
+def labctl(*args: str, env: dict | None = None) -> None:
+    """lab/labctl.py (e.g. cluster-up NAME: one more emulated cluster, its kubeconfig in
+    $PORTKEY_LAB_DIR/clusters/NAME/kubeconfig); `env` reaches the emulators it starts."""
+    proc = subprocess.run([str(VENV_BIN / 'python'), str(ROOT / 'lab' / 'labctl.py'), *args], cwd=ROOT,
+                          capture_output=True, text=True, check=False, timeout=120, env={**os.environ, **(env or {})})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+PORTKEY_PRINCIPAL = 'arn:aws:iam::299329113195:root'  # Portkey's AWS principal, private_link's default
+
+
+def endpoint_services(ec2, owner: str) -> list[dict]:
+    """The VPC endpoint service configurations the private_link role tagged for `owner` (<namespace>/<release>)."""
+    return [c for c in ec2.describe_vpc_endpoint_service_configurations()['ServiceConfigurations']
+            if {'Key': 'portkey_ai.gateway', 'Value': owner} in c.get('Tags', [])]
+
+
+# ansible-playbook's environment for runs whose summary is read from the CUSTOM STATS (custom_stats_summary)
+STATS_ENV = {'ANSIBLE_CALLBACK_RESULT_FORMAT': 'json', 'ANSIBLE_SHOW_CUSTOM_STATS': '1', 'ANSIBLE_NOCOLOR': '1',
+             'ANSIBLE_CONFIG': str(ROOT / 'ansible.cfg')}
+
+
+def custom_stats_summary(output: str) -> dict:
+    """The portkey_summary artifact (set_stats) of a run with STATS_ENV: host -> summary."""
+    start = output.index('CUSTOM STATS')
+    return json.JSONDecoder().raw_decode(output[output.index('{', start):])[0]['portkey_summary']
 
 
 def lab_vars(generation: str = '1.0', **overrides) -> dict:

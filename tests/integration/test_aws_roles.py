@@ -25,6 +25,8 @@ kubernetes = pytest.importorskip('kubernetes')
 from kubernetes import client as k8s  # noqa: E402
 from kubernetes import config as k8s_config  # noqa: E402
 
+from conftest import PORTKEY_PRINCIPAL, endpoint_services  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / '.venv' / 'bin'
 PLAYBOOKS = ROOT / 'tests' / 'integration' / 'playbooks' / 'aws'
@@ -471,14 +473,6 @@ def test_lb_security_group_refuses_world_and_unknown_hostname(backends, core):
 # private_link (the lab's Service gets no NLB: moto's internal NLB plays the one the controller would create)
 
 
-PORTKEY = 'arn:aws:iam::299329113195:root'
-
-
-def endpoint_services(ec2, owner):
-    return [c for c in ec2.describe_vpc_endpoint_service_configurations()['ServiceConfigurations']
-            if {'Key': 'portkey_ai.gateway', 'Value': owner} in c.get('Tags', [])]
-
-
 def test_private_link_converge_rerun_principal_change_removal(backends, aws, core, lb_vpc):
     vpc, subnets = lb_vpc
     ec2 = aws['ec2']
@@ -504,7 +498,7 @@ def test_private_link_converge_rerun_principal_change_removal(backends, aws, cor
     assert fact['load_balancer']['arn'] == lb['LoadBalancerArn'] and fact['load_balancer']['scheme'] == 'internal'
     assert config['AcceptanceRequired'] is True and config['NetworkLoadBalancerArns'] == [lb['LoadBalancerArn']]
     perms = ec2.describe_vpc_endpoint_service_permissions(ServiceId=config['ServiceId'])['AllowedPrincipals']
-    assert [p['Principal'] for p in perms] == [PORTKEY] == fact['allowed_principals']
+    assert [p['Principal'] for p in perms] == [PORTKEY_PRINCIPAL] == fact['allowed_principals']
     # moto has no DescribeVpcEndpointConnections: the role warns and reports the states as unknown
     assert fact['connections'] is None and 'DescribeVpcEndpointConnections' in run.output
     ok(role(backends, 'private_link', 'private_link_result', **base), changed=0)

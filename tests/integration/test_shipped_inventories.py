@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, VENV_BIN, run_playbook
+from conftest import ROOT, STATS_ENV, VENV_BIN, aws_client, custom_stats_summary, labctl, run_playbook
 
 boto3 = pytest.importorskip('boto3')
 
@@ -31,18 +31,6 @@ OVERLAY = ROOT / 'inventories' / 'lab-overlay.yml'
 RELEASE, NAMESPACE, PORT = 'portkey-gateway', 'portkeyai', 8787
 CLUSTERS = {'prod-use1': 'us-east-1', 'prod-usw2': 'us-west-2', 'legacy-use1': 'us-east-1'}
 CONTROL_PLANE = '44.221.117.129/32'
-ENV = {'ANSIBLE_CALLBACK_RESULT_FORMAT': 'json', 'ANSIBLE_SHOW_CUSTOM_STATS': '1', 'ANSIBLE_NOCOLOR': '1',
-       'ANSIBLE_CONFIG': str(ROOT / 'ansible.cfg')}
-
-
-def _aws(service: str, region: str):
-    return boto3.client(service, endpoint_url=os.environ['AWS_URL'], region_name=region)
-
-
-def _labctl(*args: str, env: dict | None = None) -> None:
-    proc = subprocess.run([str(VENV_BIN / 'python'), str(ROOT / 'lab' / 'labctl.py'), *args], cwd=ROOT,
-                          capture_output=True, text=True, check=False, timeout=120, env={**os.environ, **(env or {})})
-    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def _lb_name(cluster: str) -> str:
@@ -54,7 +42,7 @@ def _load_balancer(cluster: str) -> str:
     cluster's gateway Service; returns the group id. (A world-open rule someone else added on the port is the
     lb_security_group role's own test.)"""
     region = CLUSTERS[cluster]
-    ec2, elbv2 = _aws('ec2', region), _aws('elbv2', region)
+    ec2, elbv2 = aws_client('ec2', region), aws_client('elbv2', region)
     found = [lb for lb in elbv2.describe_load_balancers()['LoadBalancers']
              if lb['LoadBalancerName'] == _lb_name(cluster)]
     if found:
@@ -75,12 +63,12 @@ def clusters(lab):
     groups = {}
     for cluster, region in CLUSTERS.items():
         groups[cluster] = _load_balancer(cluster)
-        _labctl('cluster-up', cluster, env={
+        labctl('cluster-up', cluster, env={
             'PORTKEY_LAB_LB_HOSTNAME_FORMAT': f'{cluster}-{{namespace}}-1.{region}.elb.amazonaws.com'})
     try:
         yield groups
     finally:
-        _labctl('cluster-down', *CLUSTERS)
+        labctl('cluster-down', *CLUSTERS)
 
 
 def _args(playbook: str, inventory: str, *args: str) -> list[str]:
@@ -89,7 +77,7 @@ def _args(playbook: str, inventory: str, *args: str) -> list[str]:
 
 
 def _run(playbook: str, inventory: str):
-    return run_playbook(playbook, ROOT / 'inventories' / inventory, '-e', f'@{OVERLAY}', env=ENV, timeout=300)
+    return run_playbook(playbook, ROOT / 'inventories' / inventory, '-e', f'@{OVERLAY}', env=STATS_ENV, timeout=300)
 
 
 class Renders:
@@ -97,7 +85,7 @@ class Renders:
     which chart_source locks), so they overlap the site.yml runs; result() waits for one."""
 
     def __init__(self, out: Path):
-        env = {**os.environ, 'PATH': f"{VENV_BIN}:{os.environ.get('PATH', '')}", **ENV}
+        env = {**os.environ, 'PATH': f"{VENV_BIN}:{os.environ.get('PATH', '')}", **STATS_ENV}
         self.out = out
         self.procs = {inventory: subprocess.Popen(
             _args('playbooks/render.yml', inventory,
@@ -129,11 +117,6 @@ def renders(tmp_path_factory):
         started.close()
 
 
-def _summary(output: str) -> dict:
-    start = output.index('CUSTOM STATS')
-    return json.JSONDecoder().raw_decode(output[output.index('{', start):])[0]['portkey_summary']
-
-
 def _release(cluster: str) -> dict | None:
     kubeconfig = Path(os.environ['PORTKEY_LAB_DIR']) / 'clusters' / cluster / 'kubeconfig'
     out = subprocess.run([str(VENV_BIN / 'helm'), '--kubeconfig', str(kubeconfig), 'list', '-n', NAMESPACE, '-a',
@@ -156,7 +139,7 @@ def _converge_rerun_uninstall(inventory: str, chart: str, groups: dict, renders:
     try:
         first = _run('site.yml', inventory)
         assert first.rc == 0, first.output[-6000:]
-        summary = _summary(first.stdout)
+        summary = custom_stats_summary(first.stdout)
         for host in hosts:
             assert _release(host)['chart'] == f'gateway-{chart}'
             assert summary[host]['status'] == 'healthy', summary
@@ -166,7 +149,7 @@ def _converge_rerun_uninstall(inventory: str, chart: str, groups: dict, renders:
             assert (endpoint['port'], endpoint['allowed_cidrs']) == (PORT, [CONTROL_PLANE])
             assert endpoint['load_balancer_scheme'] == 'internet-facing'
             # the load balancer is open to the control plane only
-            rules = _aws('ec2', CLUSTERS[host]).describe_security_groups(GroupIds=[groups[host]])
+            rules = aws_client('ec2', CLUSTERS[host]).describe_security_groups(GroupIds=[groups[host]])
             ranges = [r['CidrIp'] for p in rules['SecurityGroups'][0]['IpPermissions']
                       if p.get('FromPort') == PORT for r in p['IpRanges']]
             assert ranges == [CONTROL_PLANE], ranges
@@ -202,7 +185,7 @@ def test_example_two_regions_one_account(renders, clusters):
     account (through its own OIDC provider) and granting only its own bucket."""
     _converge_rerun_uninstall('example-two-region', '1.7.7', clusters, renders)
     inventory = yaml.safe_load((ROOT / 'inventories' / 'example-two-region' / 'hosts.yml').read_text())
-    iam = _aws('iam', 'us-east-1')
+    iam = aws_client('iam', 'us-east-1')
     for host in ('prod-use1', 'prod-usw2'):
         hostvars = inventory['portkey_gateways']['hosts'][host]
         role = iam.get_role(RoleName=f'{RELEASE}-{host}-log-store')['Role']
@@ -219,5 +202,5 @@ def test_example_two_regions_one_account(renders, clusters):
                                                     VersionId=policy['DefaultVersionId'])['PolicyVersion']['Document'])
         resources = {r for statement in document['Statement'] for r in statement['Resource']}
         assert resources == {f'arn:aws:s3:::portkey-logs-{host}', f'arn:aws:s3:::portkey-logs-{host}/*'}
-        location = _aws('s3', CLUSTERS[host]).get_bucket_location(Bucket=f'portkey-logs-{host}')['LocationConstraint']
+        location = aws_client('s3', CLUSTERS[host]).get_bucket_location(Bucket=f'portkey-logs-{host}')['LocationConstraint']
         assert location == (None if CLUSTERS[host] == 'us-east-1' else CLUSTERS[host])
