@@ -143,7 +143,11 @@ def _converge_rerun_uninstall(inventory: str, chart: str, groups: dict, renders:
         for host in hosts:
             assert _release(host)['chart'] == f'gateway-{chart}'
             assert summary[host]['status'] == 'healthy', summary
-            assert summary[host]['warnings'] == [], summary[host]  # a shipped example runs without a warning
+            # a shipped example runs without a warning, but chart 1.0.x's one documented warning (its secrets stay
+            # in the release record: docs/secrets.md), said once per run
+            legacy = [w for w in summary[host]['warnings'] if w.startswith('chart 1.0.x cannot reference an existing Secret')]
+            assert len(legacy) == (1 if chart.startswith('1.0.') else 0), summary[host]
+            assert [w for w in summary[host]['warnings'] if w not in legacy] == [], summary[host]
             endpoint = summary[host]['endpoint']
             assert endpoint['hostname'] == f'{_lb_name(host)}-1.{CLUSTERS[host]}.elb.amazonaws.com'
             assert (endpoint['port'], endpoint['allowed_cidrs']) == (PORT, [CONTROL_PLANE])
