@@ -18,7 +18,6 @@ import json
 import os
 import sys
 import threading
-import time
 import uuid
 from pathlib import Path
 

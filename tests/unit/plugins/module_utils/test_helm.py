@@ -190,7 +190,7 @@ def test_run_interruptible_forwards_sigterm_to_helm(tmp_path):
     started = tmp_path / "got-term.start"
 
     def interrupt():
-        for _ in range(200):
+        for _attempt in range(200):
             if started.exists():
                 break
             threading.Event().wait(0.05)
