@@ -92,7 +92,7 @@ def test_api_server_refuses_what_eks_refuses(eks):
     assert token.startswith('k8s-aws-v1.')
     url = presigned_url(token)
     assert 'Action=GetCallerIdentity' in url and 'x-k8s-aws-id' in urllib.parse.unquote(url)
-    static = (LAB_DIR / 'secrets' / 'api-token').read_text().strip()
+    static = (LAB_DIR / 'clusters' / eks.name / 'token').read_text().strip()  # the emulator's static token
     query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
     expired = url.replace(query['X-Amz-Date'], '20200101T000000Z')
     unsigned_cluster = url.replace('x-k8s-aws-id', 'x-other')

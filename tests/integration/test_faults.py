@@ -242,7 +242,8 @@ def test_moto_down_clear_error_and_no_cluster_change(cluster, tmp_path):
 
     # the AWS endpoint goes down after the bucket: IAM's connections are dropped, S3's pass
     moto = os.environ['AWS_URL']
-    bucket, policy = hv['portkey_log_store_aws']['bucket'], f"{hv['portkey_release_name']}-log-store"
+    # the log store's names are scoped per cluster: <release>-<inventory host>-log-store
+    bucket, policy = hv['portkey_log_store_aws']['bucket'], f"{hv['portkey_release_name']}-lab-log-store"
     with FaultProxy('127.0.0.1', int(moto.rsplit(':', 1)[1]), drop_if=[b'/iam/aws4_request'],
                     max_failures=20) as iam_down:
         half = site(inv, cluster, env={'AWS_URL': iam_down.url, 'AWS_ENDPOINT_URL': iam_down.url})

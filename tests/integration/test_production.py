@@ -6,7 +6,6 @@ Every run uses short helm timeouts; the never-ready canary fails within its helm
 """
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
@@ -318,9 +317,10 @@ def test_service_monitor_needs_its_crd(fleet, tmp_path):
     run = deploy(tmp_path, {'lab': hv})
     assert run.rc == 0, run.output
     assert 'no servicemonitors.monitoring.coreos.com CRD: no ServiceMonitor created' in run.stdout
-    # the monitoring environment reached the gateway, booleans normalised
-    secret = cluster.get(f'/api/v1/namespaces/{ns}/secrets/{rel}-gateway')
-    data = {k: base64.b64decode(v).decode() for k, v in secret['data'].items()}
+    # the monitoring environment reached the gateway, booleans normalised (chart 1.7.x with the collection's own
+    # Secret: the non-secret environment is plain container env of the Deployment)
+    container = cluster.deployment(ns, f'{rel}-gateway')['spec']['template']['spec']['containers'][0]
+    data = {e['name']: e['value'] for e in container.get('env') or [] if 'value' in e}
     assert (data['ENABLE_PROMETHEUS'], data['OTEL_PUSH_ENABLED'], data['OTEL_ENDPOINT']) == \
         ('true', 'true', 'http://otel-collector.monitoring:4318')
 
