@@ -347,6 +347,11 @@ def _values(report, v, facts):
         # the role the log_store role creates (before the release) stands in for the values check
         spec["service_account"] = dict(account or {}, role_arn="arn:aws:iam::000000000000:role/%s"
                                        % (store.get("role_name") or "planned-log-store-role"))
+    env = spec.get("environment")
+    if store["enabled"] and isinstance(env, dict) and env.get("LOG_STORE_GENERATIONS_BUCKET") in (None, ""):
+        # one source for the bucket: the gateway's environment gets the log store's bucket (the log_store role's
+        # per-cluster default when none is given; its plan checks that name)
+        spec["environment"] = dict(env, LOG_STORE_GENERATIONS_BUCKET=store.get("bucket") or "planned-log-store-bucket")
     chart = facts.get("chart")
     if chart is None and spec.get("generation", "auto") == "auto":
         # No chart yet (the check runs before the chart is fetched): the errors of both generations' rules are

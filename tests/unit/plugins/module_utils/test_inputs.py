@@ -195,3 +195,12 @@ def test_log_store_bucket_given_twice_must_agree_and_policy_name_is_checked():
     assert any(e.startswith("portkey_log_store_aws.policy_name: ") for e in errors)
     # no bucket at all: the log_store role's per-cluster default applies (its plan checks the computed name)
     assert not check_inputs({"portkey_log_store_aws": {"enabled": True, "mode": "s3"}}, only=["log_store"]).errors
+
+
+def test_the_gateway_bucket_comes_from_the_log_store_when_not_set():
+    variables = {"portkey_log_store_aws": {"enabled": True, "mode": "s3_assume",
+                                           "oidc_issuer_url": "https://oidc.eks.us-east-1.amazonaws.com/id/X"},
+                 "portkey_environment": {"LOG_STORE": "s3_assume", "LOG_STORE_REGION": "us-east-1"}}
+    assert not [e for e in check_inputs(variables, only=["values"]).errors if "LOG_STORE_GENERATIONS_BUCKET" in e]
+    variables["portkey_log_store_aws"]["enabled"] = False
+    assert [e for e in check_inputs(variables, only=["values"]).errors if "LOG_STORE_GENERATIONS_BUCKET" in e]
