@@ -198,6 +198,15 @@ def aws_client(service: str, region: str = 'us-east-1'):
     return boto3.client(service, endpoint_url=os.environ['AWS_URL'], region_name=region)
 
 
+def lab_token(cluster: str | None = None) -> str:
+    """The bearer token the lab's API emulator accepts (lab/apiserver/auth.py): labctl keeps it (0600) in the
+    emulator's state dir and writes it into the kubeconfig. The lab's own cluster, or with `cluster` one that
+    `labctl cluster-up` started. A request with another bearer token gets 401, as from a real API server."""
+    lab_dir = Path(os.environ.get('PORTKEY_LAB_DIR', str(ROOT / '.lab')))
+    state = lab_dir / 'apiserver' if cluster is None else lab_dir / 'clusters' / cluster
+    return (state / 'token').read_text(encoding='utf-8').strip()
+
+
 def labctl(*args: str, env: dict | None = None) -> None:
     """lab/labctl.py (e.g. cluster-up NAME: one more emulated cluster, its kubeconfig in
     $PORTKEY_LAB_DIR/clusters/NAME/kubeconfig); `env` reaches the emulators it starts."""

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from _awx_job import ROOT, copy_project, run_job, sync_inventory
+from conftest import lab_token
 
 pytestmark = pytest.mark.usefixtures('lab')
 
@@ -41,7 +42,7 @@ def _credentials(kube: str) -> tuple[list, dict]:
     }
     kubeconfig = Path(os.environ['KUBECONFIG']).read_text()
     cluster = (('Portkey Kubeconfig', {'kubeconfig': kubeconfig}) if kube == 'kubeconfig' else
-               ('kubernetes_bearer_token', {'host': os.environ['PORTKEY_LAB_API_URL'], 'bearer_token': 'lab-token-' + SUFFIX,
+               ('kubernetes_bearer_token', {'host': os.environ['PORTKEY_LAB_API_URL'], 'bearer_token': lab_token(),
                                             'verify_ssl': False}))
     aws = ('aws', {'username': os.environ['AWS_ACCESS_KEY_ID'], 'password': os.environ['AWS_SECRET_ACCESS_KEY']})
     return [('Portkey Gateway', secrets), cluster, aws], secrets
@@ -156,16 +157,20 @@ def test_uninstall_job_removes_the_release(jobs, lab):
 
 def test_no_secret_in_job_output_events_or_files_left_behind(jobs):
     secrets = [v for k, v in jobs['secrets'].items() if k not in ('organisations_to_sync', 'registry_username')]
+    secrets.append(lab_token())  # the bearer-token credential's token (and the kubeconfig credential's)
     for name in ('deploy', 'drift', 'verify', 'uninstall'):
         job = jobs[name]
         texts = [job.stdout, *map(str, job.events)]
+        # ansible-runner's record of the job's environment (AWX's injected env vars, like env/): 0600, checked below
+        runner_env = set((job.private_data_dir / 'artifacts').glob('*/command'))
         for path in job.private_data_dir.rglob('*'):
-            if path.is_file() and not path.is_symlink() and path.parent != job.private_data_dir / 'env':
+            if (path.is_file() and not path.is_symlink() and path.parent != job.private_data_dir / 'env'
+                    and path not in runner_env):
                 texts.append(path.read_text(errors='replace'))
         for secret in secrets:
             assert not any(secret in text for text in texts), f'{name}: a credential secret leaked'
         # AWX's injected files: private to the job's user
-        for path in (job.private_data_dir / 'env').iterdir():
+        for path in [*(job.private_data_dir / 'env').iterdir(), *runner_env]:
             assert path.stat().st_mode & 0o077 == 0, path
 
 

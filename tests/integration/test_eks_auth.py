@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, VENV_BIN, lab_vars, run_playbook, write_inventory
+from conftest import ROOT, VENV_BIN, lab_token, lab_vars, run_playbook, write_inventory
 
 LAB_DIR = Path(os.environ.get('PORTKEY_LAB_DIR', str(ROOT / '.lab')))
 NO_AWS_CREDENTIALS = {'AWS_ACCESS_KEY_ID': '', 'AWS_SECRET_ACCESS_KEY': '', 'AWS_SESSION_TOKEN': '',
@@ -92,7 +92,7 @@ def test_api_server_refuses_what_eks_refuses(eks):
     assert token.startswith('k8s-aws-v1.')
     url = presigned_url(token)
     assert 'Action=GetCallerIdentity' in url and 'x-k8s-aws-id' in urllib.parse.unquote(url)
-    static = (LAB_DIR / 'clusters' / eks.name / 'token').read_text().strip()  # the emulator's static token
+    static = lab_token(eks.name)
     query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
     expired = url.replace(query['X-Amz-Date'], '20200101T000000Z')
     unsigned_cluster = url.replace('x-k8s-aws-id', 'x-other')
