@@ -114,7 +114,16 @@ def tool_stage(name: str, cmds: list[list[str]], env: dict[str, str], cwd: Path 
     return res
 
 
+def drop_installed_copy() -> None:
+    """molecule (ansible-compat) installs this collection into ~/.ansible/collections; a copy left there by an
+    earlier run shadows the checkout for ansible-lint (a module added since is then 'unknown'). Remove it."""
+    copy = Path.home() / '.ansible' / 'collections' / 'ansible_collections' / 'portkey_ai' / 'gateway'
+    if copy.is_dir() and not copy.is_symlink():
+        shutil.rmtree(copy)
+
+
 def stage_lint(env: dict[str, str]) -> Result:
+    drop_installed_copy()
     return tool_stage('lint', [
         [str(VENV_BIN / 'yamllint'), '-s', '.'],
         [str(VENV_BIN / 'ansible-lint'), '--offline', '-q'],
@@ -178,6 +187,7 @@ def stage_molecule(env: dict[str, str]) -> Result:
                        if p.parent.name != 'kind')
     cmds = [[str(VENV_BIN / 'molecule'), 'test', '-s', s] for s in scenarios]
     res = tool_stage('molecule', cmds, env)
+    drop_installed_copy()
     if not scenarios:
         res.failed, res.notes = 1, ['no molecule scenarios found']
     return res

@@ -38,11 +38,12 @@ GOOD = {
     "portkey_environment": {"LOG_STORE": "s3", "LOG_STORE_REGION": "us-east-1", "LOG_STORE_GENERATIONS_BUCKET": "pk-logs",
                             "LOG_STORE_ACCESS_KEY": "a", "LOG_STORE_SECRET_KEY": "s"},
 }
-CHART_17 = {"chart_name": "gateway", "chart_version": "1.7.7", "defaults": {"autoscaling": {"minReplicas": 2,
-                                                                                           "maxReplicas": 20}}}
+CHART_17 = {"chart_name": "gateway", "chart_version": "1.7.7",
+            "defaults": {"autoscaling": {"minReplicas": 2, "maxReplicas": 20}}}
 
 
-def errors(chart=CHART_17, facts=None, **changes):
+def errors(chart="1.7", facts=None, **changes):
+    chart = CHART_17 if chart == "1.7" else chart
     variables = dict(GOOD)
     for key, value in changes.items():
         if value is None:
@@ -156,9 +157,8 @@ def test_chart_defaults(tmp_path):
 def test_without_a_chart_only_errors_of_both_generations_are_reported():
     # service.port 9000 is an error for chart 1.0.x only: it waits for the chart; a bad namespace does not
     assert errors(chart=None, portkey_service={"port": 9000}) == []
-    assert any(e.startswith("portkey_service.port: ") for e in errors(chart={"chart_name": "gateway",
-                                                                            "chart_version": "1.0.8"},
-                                                                     portkey_service={"port": 9000}))
+    chart_10 = {"chart_name": "gateway", "chart_version": "1.0.8"}
+    assert any(e.startswith("portkey_service.port: ") for e in errors(chart=chart_10, portkey_service={"port": 9000}))
     assert [e.split(":")[0] for e in errors(chart=None, portkey_namespace="a.b")] == ["portkey_namespace"]
     assert any(e.startswith("portkey_chart_generation: ")
                for e in errors(chart=None, portkey_chart_generation="2.0"))
