@@ -739,7 +739,8 @@ def _secret_mode(build):
         for key in required:
             if key not in section and "portkey_secrets.%s" % key not in build.bad:
                 build.error("portkey_secrets.%s" % key, "is required with portkey_secrets.mode %s; set it" % mode)
-        build.from_secret = tuple(section.get("keys", ()))
+        # without keys (an error above) the mandatory ones are assumed in the Secret: no second, misleading error
+        build.from_secret = tuple(section.get("keys", [key for key, _name, _what in MANDATORY_ENV]))
     return mode
 
 
