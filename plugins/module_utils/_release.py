@@ -436,7 +436,8 @@ class ReleaseRequest(object):
 
 def _empty_result(req):
     return dict(changed=False, release=release_info(None, req.name, req.namespace), objects=[],
-                values_checksum=None, env_checksum=None, generation=None, warnings=[], reasons=[])
+                values_checksum=None, env_checksum=None, generation=None, warnings=[], reasons=[],
+                secrets_warning=None)
 
 
 class ReleaseManager(object):
@@ -608,7 +609,8 @@ class ReleaseManager(object):
         result = _empty_result(req)
         if plan.get("mode") == "values" and vr.generation == "1.0" \
                 and not ((req.values_spec or {}).get("secrets") or {}).get("mode"):
-            result["warnings"].append(LEGACY_SECRETS_WARNING % req.name)
+            # not an Ansible warning: the site.yml summary lists it with the cluster's warnings, once per run
+            result["secrets_warning"] = LEGACY_SECRETS_WARNING % req.name
         secret_plan = self._secret_changes(plan, getattr(vr, "generation", None))
         if vr is not None:
             result.update(values_checksum=getattr(vr, "checksum", None),

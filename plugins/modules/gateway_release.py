@@ -153,7 +153,8 @@ notes:
     interrupted atomic upgrade is rolled back by helm and the module fails saying the run was interrupted.
   - Failure messages carry helm's C(Error:) lines; helm's client log lines (C(I1201 ...)) are dropped.
   - Warnings of the values builder and of the pending-state recovery are emitted as Ansible warnings (the standard
-    C(warnings) key of the result).
+    C(warnings) key of the result). The chart 1.0.x secrets warning is returned as RV(secrets_warning) instead, so
+    that the summary of C(site.yml) (which lists it) says it once per cluster and run.
   - helm runs as argv lists with C(LC_ALL=C); its version (C(helm version)) is asked only when an upgrade, rollback
     or uninstall is needed, to choose the helm 3 or helm 4 flags.
   - Change detection renders with C(helm template), which cannot see the cluster; a chart whose output depends on
@@ -229,6 +230,13 @@ reasons:
   type: list
   elements: str
   sample: [rendered manifest differs]
+secrets_warning:
+  description:
+    - With chart 1.0.x and every secret in the chart values (the only mode it has), the warning that the secrets stay
+      in every Helm release record; null otherwise. Not emitted as an Ansible warning; the summary of C(site.yml)
+      shows it.
+  returned: always
+  type: str
 helm_commands:
   description: The helm command lines run (argv lists; no secrets, values travel in a removed file).
   returned: always

@@ -25,7 +25,10 @@ def test_summary_endpoint_warnings_and_reasons(tmp_path):
                  'gateway_values': {'warnings': ['portkey_image.tag 1.11.4 is older than the chart 1.7.7']}},
         'west': {**base, 'portkey_outcome': {'status': 'unhealthy', 'task': 'Verify',
                                              'msg': '0/3 gateway pods Ready; GET /v1/health -> 503'},
-                 'verify_gateway': {**VERIFIED, 'healthy': False}},
+                 'verify_gateway': {**VERIFIED, 'healthy': False},
+                 # chart 1.0.x: gateway_release returns its secrets warning for the summary (not an Ansible warning)
+                 'gateway_release': {'warnings': [],
+                                     'secrets_warning': 'chart 1.0.x cannot reference an existing Secret'}},
         'south': {**base, 'portkey_outcome': {'status': 'failed', 'task': 'Deploy the release', 'msg': 'helm timed out'}},
     }
     inventory = write_inventory(tmp_path / 'inventory.yml', hosts)
@@ -40,6 +43,7 @@ def test_summary_endpoint_warnings_and_reasons(tmp_path):
     assert summary['east']['warnings'] == ['portkey_image.tag 1.11.4 is older than the chart 1.7.7']
     assert summary['east']['reason'] == ''
     assert summary['west']['endpoint']['scheme'] == 'http' and summary['west']['endpoint']['allowed_cidrs'] is None
+    assert summary['west']['warnings'] == ['chart 1.0.x cannot reference an existing Secret']
     assert summary['west']['reason'] == 'Verify: 0/3 gateway pods Ready; GET /v1/health -> 503'
     assert summary['south']['reason'] == 'Deploy the release: helm timed out'
     assert summary['south']['endpoint']['hostname'] is None
