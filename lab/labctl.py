@@ -10,270 +10,28 @@ Standard library + PyYAML only.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import hashlib
 import importlib.util
 import json
 import os
 import re
-import secrets
-import shlex
 import shutil
-import signal
-import socket
-import ssl
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-import yaml
+if __package__ in (None, ""):  # run as a script (lab/labctl.py): make the package `lab` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = ROOT / ".venv" / "bin"
-AWS_CLI = ROOT / ".tools" / "awscli" / "bin" / "aws"   # scripts/bootstrap.sh installs it (requirements/awscli.txt)
-EKS_REGION = "us-east-1"
+from lab.services import (  # noqa: E402 (the services: processes, launchers, env file; see lab/services.py)
+    APISERVER_MODULE, AWS_CLI, DEFAULT_CLUSTER, GATEWAY_JS, ROOT, VENV_BIN, LabDir, LabError, apiserver_service,
+    apiserver_state, apiserver_token, eks_sts_url, ensure_redis_certs, env_text, forget_objects, gateway_service,
+    helmrepo_service, is_alive, kubeconfig_text, lab_secret, locked, moto_service, read_json, redis_password,
+    redis_service, run, stop_record, write_text)
+
 CHARTS = ROOT / "lab" / "charts"
-GATEWAY_JS = ROOT / "lab/gateway/node_modules/@portkey-ai/gateway/build/start-server.js"
-HOST = "127.0.0.1"
-DEFAULT_CLUSTER = "lab"
-APISERVER_MODULE = os.environ.get("PORTKEY_LAB_APISERVER_MODULE", "lab.apiserver")
-START_TIMEOUT = 60.0      # seconds a new process gets to answer its health check
-RUNNING_TIMEOUT = 5.0     # seconds an already running process gets before it is restarted
-STOP_TIMEOUT = 10.0       # seconds between SIGTERM and SIGKILL
-POLL = 0.1
 CLUSTER_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
-
-
-class LabError(Exception):
-    """A failure with a message meant for the user."""
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Paths
-
-
-@dataclass(frozen=True)
-class LabDir:
-    root: Path
-
-    @property
-    def run(self) -> Path:
-        return self.root / "run"
-
-    @property
-    def logs(self) -> Path:
-        return self.root / "logs"
-
-    @property
-    def redis(self) -> Path:
-        return self.root / "redis"
-
-    @property
-    def git(self) -> Path:
-        return self.root / "git"
-
-    @property
-    def helmrepo(self) -> Path:
-        return self.root / "helmrepo"
-
-    @property
-    def clusters(self) -> Path:
-        return self.root / "clusters"
-
-    @property
-    def env_file(self) -> Path:
-        return self.root / "env"
-
-    @property
-    def kubeconfig(self) -> Path:
-        return self.root / "kubeconfig"
-
-    @property
-    def charts_stamp(self) -> Path:
-        return self.root / "charts.sha256"
-
-    def record(self, name: str) -> Path:
-        return self.run / f"{name}.json"
-
-    def cluster_dir(self, name: str) -> Path:
-        return self.clusters / name
-
-    def prepare(self) -> None:
-        for path in (self.root, self.run, self.logs, self.redis, self.git, self.helmrepo, self.clusters):
-            path.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.redis, 0o700)
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Small file helpers
-
-
-def write_text(path: Path, text: str, mode: int = 0o644) -> bool:
-    """Write atomically with `mode`; return False (and touch nothing) when the content is already there."""
-    if path.exists() and path.read_text() == text and (path.stat().st_mode & 0o777) == mode:
-        return False
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
-    return True
-
-
-def read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-
-
-def log_tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log)"
-
-
-@contextlib.contextmanager
-def locked(lab: LabDir):
-    """Serialise labctl commands on one lab dir."""
-    lab.root.mkdir(parents=True, exist_ok=True)
-    with open(lab.root / "lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Processes: a record file per process ({pid, starttime, argv, port, url, log, config}); the pair (pid, starttime
-# from /proc/PID/stat) identifies the process, so a recycled pid is never signalled.
-
-
-def proc_starttime(pid: int) -> int | None:
-    """Start time (clock ticks since boot) of a live, non-zombie process, else None."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return None
-    fields = stat[stat.rindex(")") + 2:].split()
-    if fields[0] in ("Z", "X"):
-        return None
-    return int(fields[19])
-
-
-def is_alive(record: dict | None) -> bool:
-    return bool(record) and proc_starttime(record["pid"]) == record["starttime"]
-
-
-def spawn(argv: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
-        out.write(f"\n==== {time.strftime('%Y-%m-%dT%H:%M:%S')} {shlex.join(argv)}\n".encode())
-        out.flush()
-        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                cwd=ROOT, env=env, start_new_session=True)
-
-
-def stop_record(path: Path) -> bool:
-    """Stop the process of a record file (its whole process group) if it is still the same process."""
-    record = read_json(path)
-    stopped = False
-    if is_alive(record):
-        stopped = True
-        signal_group(record["pid"], signal.SIGTERM)
-        if not wait_for(lambda: not is_alive(record), STOP_TIMEOUT):
-            signal_group(record["pid"], signal.SIGKILL)
-            if not wait_for(lambda: not is_alive(record), STOP_TIMEOUT):
-                raise LabError(f"process {record['pid']} ({path.stem}) did not stop")
-    path.unlink(missing_ok=True)
-    return stopped
-
-
-def signal_group(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, sig)
-
-
-def wait_for(check: Callable[[], bool], timeout: float, proc: subprocess.Popen | None = None) -> bool:
-    """Poll `check` until it is true (True) or `timeout` passes or `proc` exits (False)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if check():
-            return True
-        if time.monotonic() >= deadline or (proc is not None and proc.poll() is not None):
-            return False
-        time.sleep(POLL)
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Ports and health checks
-
-
-def port_free(port: int, all_interfaces: bool = False) -> bool:
-    family, addr = (socket.AF_INET6, "::") if all_interfaces and socket.has_ipv6 else (socket.AF_INET, HOST)
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        try:
-            sock.bind((addr, port))
-        except OSError:
-            return False
-    return True
-
-
-def pick_port(preferred: int | None = None, all_interfaces: bool = False) -> int:
-    """The preferred port when it is still free (keeps URLs stable across restarts), else a fresh free one."""
-    if preferred and port_free(preferred, all_interfaces):
-        return preferred
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind((HOST, 0))
-            port = sock.getsockname()[1]
-        if port_free(port, all_interfaces):
-            return port
-    raise LabError("no free port found on 127.0.0.1")
-
-
-def http_ok(url: str, timeout: float = 1.0, cafile: Path | None = None) -> bool:
-    context = ssl.create_default_context(cafile=str(cafile)) if cafile else None
-    try:
-        with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
-
-
-def resp(*parts: str) -> bytes:
-    out = f"*{len(parts)}\r\n"
-    for part in parts:
-        out += f"${len(part.encode())}\r\n{part}\r\n"
-    return out.encode()
-
-
-def redis_ping(port: int, ca: Path, password: str, timeout: float = 1.0) -> bool:
-    """AUTH + PING over TLS, verifying the server certificate against the lab CA."""
-    try:
-        context = ssl.create_default_context(cafile=str(ca))
-        with socket.create_connection((HOST, port), timeout=timeout) as raw:
-            with context.wrap_socket(raw, server_hostname="localhost") as sock:
-                sock.sendall(resp("AUTH", password) + resp("PING"))
-                data = b""
-                while b"PONG" not in data and len(data) < 4096:
-                    chunk = sock.recv(1024)
-                    if not chunk:
-                        break
-                    data += chunk
-        return data.startswith(b"+OK\r\n+PONG")
-    except (OSError, ssl.SSLError):
-        return False
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -306,232 +64,6 @@ def require_apiserver() -> None:
     if not any(Path(location, "__main__.py").exists() for location in locations):
         raise LabError(f"the Kubernetes API emulator ({APISERVER_MODULE}, run as `python -m {APISERVER_MODULE}`) "
                        "does not exist yet: lab/apiserver/ must provide __main__.py")
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Services
-
-
-@dataclass
-class Service:
-    """A long-running process of the lab, kept by a record file."""
-
-    name: str
-    record: Path
-    log: Path
-    argv: Callable[[int], list[str]]           # port -> command line
-    healthy: Callable[[int], bool]             # port -> answers?
-    url: Callable[[int], str]
-    config: dict = field(default_factory=dict)  # a running process with another config is restarted
-    all_interfaces: bool = False
-    port_file: Path | None = None              # the process picks its port and writes it here
-
-    def running_port(self) -> int | None:
-        """Port of the recorded process when it is alive, has this config and answers in time."""
-        record = read_json(self.record)
-        if not is_alive(record) or record.get("config") != self.config or not record.get("port"):
-            return None
-        port = record["port"]
-        return port if wait_for(lambda: self.healthy(port), RUNNING_TIMEOUT) else None
-
-    def ensure(self) -> tuple[dict, bool]:
-        """Make the service run and answer; return (record, started_now)."""
-        port = self.running_port()
-        if port:
-            return read_json(self.record), False
-        previous = read_json(self.record) or {}
-        stop_record(self.record)
-        return self.start(self.next_port(previous.get("port"))), True
-
-    def next_port(self, previous: int | None) -> int:
-        """Reuse the previous port when free; a process that reports its own port gets 0 (it picks) otherwise."""
-        if self.port_file:
-            return previous if previous and port_free(previous) else 0
-        return pick_port(previous, self.all_interfaces)
-
-    def start(self, port: int) -> dict:
-        if self.port_file:
-            self.port_file.unlink(missing_ok=True)
-        argv = self.argv(port)
-        proc = spawn(argv, self.log)
-        starttime = wait_starttime(proc)
-        record = {"name": self.name, "pid": proc.pid, "starttime": starttime, "argv": argv, "port": port,
-                  "url": self.url(port), "log": str(self.log), "config": self.config}
-        write_text(self.record, json.dumps(record, indent=2) + "\n")
-        if self.port_file:
-            port = self.wait_port_file(proc)
-            record.update(port=port, url=self.url(port))
-            write_text(self.record, json.dumps(record, indent=2) + "\n")
-        if not wait_for(lambda: self.healthy(port), START_TIMEOUT, proc):
-            state = f"exited with {proc.returncode}" if proc.poll() is not None else "does not answer"
-            stop_record(self.record)
-            raise LabError(f"{self.name} {state} (port {port}); log {self.log}:\n{log_tail(self.log)}")
-        return record
-
-    def wait_port_file(self, proc: subprocess.Popen) -> int:
-        def ready() -> bool:
-            text = self.port_file.read_text().strip() if self.port_file.exists() else ""
-            return text.isdigit() and int(text) > 0
-        if not wait_for(ready, START_TIMEOUT, proc):
-            stop_record(self.record)
-            raise LabError(f"{self.name} wrote no port to {self.port_file}; log {self.log}:\n{log_tail(self.log)}")
-        return int(self.port_file.read_text().strip())
-
-    def status(self) -> dict:
-        record = read_json(self.record)
-        alive = is_alive(record)
-        out = {"running": alive, "log": str(self.log)}
-        if record:
-            out.update(pid=record["pid"], port=record["port"], url=record["url"])
-            out["healthy"] = alive and self.healthy(record["port"])
-        return out
-
-
-def wait_starttime(proc: subprocess.Popen) -> int:
-    starttime = None
-
-    def seen() -> bool:
-        nonlocal starttime
-        starttime = proc_starttime(proc.pid)
-        return starttime is not None
-    if not wait_for(seen, 5.0, proc):
-        raise LabError(f"{shlex.join(proc.args)} exited at once with {proc.poll()}")
-    return starttime
-
-
-def gateway_service(lab: LabDir) -> Service:
-    return Service(
-        name="gateway", record=lab.record("gateway"), log=lab.logs / "gateway.log",
-        argv=lambda port: ["node", str(GATEWAY_JS), f"--port={port}"],
-        healthy=lambda port: http_ok(f"http://{HOST}:{port}/"),
-        url=lambda port: f"http://{HOST}:{port}", all_interfaces=True)
-
-
-def moto_service(lab: LabDir) -> Service:
-    return Service(
-        name="moto", record=lab.record("moto"), log=lab.logs / "moto.log",
-        argv=lambda port: [str(VENV_BIN / "moto_server"), "-H", HOST, "-p", str(port)],
-        healthy=lambda port: http_ok(f"http://{HOST}:{port}/moto-api/data.json"),
-        url=lambda port: f"http://{HOST}:{port}")
-
-
-def helmrepo_service(lab: LabDir) -> Service:
-    return Service(
-        name="helmrepo", record=lab.record("helmrepo"), log=lab.logs / "helmrepo.log",
-        argv=lambda port: [str(VENV_BIN / "python"), "-m", "http.server", "--bind", HOST,
-                           "--directory", str(lab.helmrepo), str(port)],
-        healthy=lambda port: http_ok(f"http://{HOST}:{port}/index.yaml"),
-        url=lambda port: f"http://{HOST}:{port}/")
-
-
-def redis_service(lab: LabDir) -> Service:
-    password = redis_password(lab)
-    ca = lab.redis / "ca.crt"
-
-    def argv(port: int) -> list[str]:
-        return ["redis-server", str(write_redis_conf(lab, port, password))]
-    return Service(
-        name="redis", record=lab.record("redis"), log=lab.logs / "redis.log", argv=argv,
-        healthy=lambda port: redis_ping(port, ca, password),
-        url=lambda port: f"rediss://localhost:{port}")
-
-
-def eks_sts_url(lab: LabDir, cluster: str) -> str | None:
-    """moto's URL when the cluster has the production profile (EKS token auth, `cluster-up --eks`), else None."""
-    if cluster == DEFAULT_CLUSTER or not (lab.cluster_dir(cluster) / "profile").exists():
-        return None
-    return (read_json(lab.record("moto")) or {}).get("url") or f"http://{HOST}:0"  # no moto: nothing accepted
-
-
-def apiserver_service(lab: LabDir, cluster: str, gateway_url: str) -> Service:
-    state = apiserver_state(lab, cluster)
-    record = lab.record("apiserver") if cluster == DEFAULT_CLUSTER else state / "pid.json"
-    log = lab.logs / "apiserver.log" if cluster == DEFAULT_CLUSTER else state / "apiserver.log"
-    sts_url = eks_sts_url(lab, cluster)
-    # EKS profile: https (client-go runs exec plugins only for https servers) with the lab CA's localhost cert
-    auth = ["--sts-url", sts_url, "--tls-cert",
-            str(lab.redis / "server.crt"), "--tls-key", str(lab.redis / "server.key")] if sts_url else []
-    scheme, cafile = ("https", lab.redis / "ca.crt") if sts_url else ("http", None)
-
-    def argv(port: int) -> list[str]:
-        state.mkdir(parents=True, exist_ok=True)
-        apiserver_token(state)
-        return [str(VENV_BIN / "python"), "-m", APISERVER_MODULE, "--host", HOST, "--port", str(port),
-                "--state-dir", str(state), "--gateway-url", gateway_url, "--cluster-name", cluster, "--persist",
-                "--token-file", str(state / "token"), *auth]
-    config = {"gateway_url": gateway_url, "cluster": cluster, **({"sts_url": sts_url} if sts_url else {})}
-    return Service(
-        name=f"apiserver-{cluster}", record=record, log=log, argv=argv,
-        healthy=lambda port: http_ok(f"{scheme}://{HOST}:{port}/_lab/healthz", cafile=cafile),
-        url=lambda port: f"{scheme}://{HOST}:{port}", config=config,
-        port_file=state / "port")
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Redis TLS material
-
-
-def lab_secret(path: Path) -> str:
-    """A random secret made once and kept 0600 under the lab folder (lab stand-ins for vault values)."""
-    if not path.exists():
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        write_text(path, secrets.token_hex(24) + "\n", 0o600)
-    return path.read_text().strip()
-
-
-def apiserver_token(state: Path) -> str:
-    """The bearer token an emulator requires (lab/apiserver/auth.py), in its state dir; its kubeconfig carries it."""
-    return lab_secret(state / "token")
-
-
-def apiserver_state(lab: LabDir, cluster: str) -> Path:
-    return lab.root / "apiserver" if cluster == DEFAULT_CLUSTER else lab.cluster_dir(cluster)
-
-
-def forget_objects(lab: LabDir, cluster: str) -> None:
-    """A cluster stopped on purpose (down / cluster-down) is deleted: the next start is empty. A killed emulator
-    started again keeps its objects (objects.jsonl), as a restarted API server does."""
-    (apiserver_state(lab, cluster) / "objects.jsonl").unlink(missing_ok=True)
-
-
-def redis_password(lab: LabDir) -> str:
-    return lab_secret(lab.redis / "password")
-
-
-def ensure_redis_certs(lab: LabDir) -> None:
-    """A self-signed CA and a server certificate for localhost/127.0.0.1 signed by it (made once)."""
-    d = lab.redis
-    if all((d / name).exists() for name in ("ca.crt", "server.crt", "server.key")):
-        return
-    ext = d / "server.ext"
-    ext.write_text("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
-                   "extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n"
-                   "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n")
-    run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650", "-subj", "/CN=Portkey lab CA",
-         "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-         "-keyout", str(d / "ca.key"), "-out", str(d / "ca.crt")])
-    run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
-         "-keyout", str(d / "server.key"), "-out", str(d / "server.csr")])
-    run(["openssl", "x509", "-req", "-in", str(d / "server.csr"), "-CA", str(d / "ca.crt"), "-CAkey",
-         str(d / "ca.key"), "-set_serial", str(secrets.randbits(63)), "-days", "3650", "-extfile", str(ext),
-         "-out", str(d / "server.crt")])
-    for name in ("ca.key", "server.key"):
-        os.chmod(d / name, 0o600)
-    (d / "server.csr").unlink()
-    ext.unlink()
-
-
-def write_redis_conf(lab: LabDir, port: int, password: str) -> Path:
-    """The password goes in a 0600 config file, not on the command line (visible in /proc)."""
-    d = lab.redis
-    conf = d / "redis.conf"
-    write_text(conf, "\n".join([
-        "port 0", f"tls-port {port}", f"bind {HOST}", "protected-mode yes",
-        f"tls-cert-file {d / 'server.crt'}", f"tls-key-file {d / 'server.key'}",
-        f"tls-ca-cert-file {d / 'ca.crt'}", "tls-auth-clients no", f"requirepass {password}",
-        "save \"\"", "appendonly no", f"dir {d}", "daemonize no", "",
-    ]), 0o600)
-    return conf
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -576,13 +108,6 @@ def charts_hash() -> str:
     for path in sorted(p for p in CHARTS.rglob("*") if p.is_file()):
         digest.update(str(path.relative_to(CHARTS)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
-
-
-def run(argv: list[str], cwd: Path | None = None, env: dict | None = None) -> str:
-    result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise LabError(f"{shlex.join(argv)} failed ({result.returncode}): {result.stderr.strip()}")
-    return result.stdout
 
 
 def git_env(date: str = "2025-01-01T00:00:00+00:00") -> dict:
@@ -671,27 +196,6 @@ def git_url(lab: LabDir, name: str) -> str:
 # kubeconfig and env file
 
 
-def kubeconfig_text(name: str, url: str, token: str, sts_url: str | None = None,
-                    ca_file: Path | None = None) -> str:
-    """A static-token kubeconfig; with ``sts_url``, the EKS one: the exec plugin `aws eks get-token` (as
-    `aws eks update-kubeconfig` writes it), the AWS CLI pointed at the lab's STS (moto)."""
-    user: dict = {"token": token}
-    cluster: dict = {"server": url}
-    if sts_url:
-        cluster["certificate-authority"] = str(ca_file)
-        user = {"exec": {
-            "apiVersion": "client.authentication.k8s.io/v1beta1", "command": str(AWS_CLI),
-            "args": ["--region", EKS_REGION, "eks", "get-token", "--cluster-name", name, "--output", "json"],
-            "env": [{"name": "AWS_ENDPOINT_URL_STS", "value": sts_url}], "interactiveMode": "Never"}}
-    return yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "preferences": {},
-        "clusters": [{"name": name, "cluster": cluster}],
-        "contexts": [{"name": name, "context": {"cluster": name, "user": name, "namespace": "default"}}],
-        "current-context": name,
-        "users": [{"name": name, "user": user}],
-    }, sort_keys=False)
-
-
 def env_vars(lab: LabDir, records: dict[str, dict]) -> dict[str, str]:
     moto = records["moto"]["url"]
     return {
@@ -717,10 +221,6 @@ def env_vars(lab: LabDir, records: dict[str, dict]) -> dict[str, str]:
         "PORTKEY_LAB_CLIENT_AUTH": lab_secret(lab.root / "secrets" / "client-auth"),
         "PORTKEY_LAB_REGISTRY_PASSWORD": lab_secret(lab.root / "secrets" / "registry-password"),
     }
-
-
-def env_text(values: dict[str, str]) -> str:
-    return "".join(f"export {key}={shlex.quote(value)}\n" for key, value in values.items())
 
 
 # ----------------------------------------------------------------------------------------------------------------

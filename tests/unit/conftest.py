@@ -12,3 +12,40 @@ import sys
 COLLECTIONS = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "collections"))
 if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Unit tests start no process (docs/dev/testing.md, "Test harness"): tests that run helm, kubectl, git, openssl,
+# redis-server, the emulator or ansible-* live in tests/integration (or lab/tests), where the lab and the tools are
+# expected. Every process start goes through subprocess.Popen._execute_child (subprocess.run/call/check_output,
+# os.popen, AnsibleModule.run_command, asyncio) or os.system / os.posix_spawn*; each raises here.
+
+import subprocess  # noqa: E402
+
+import pytest  # noqa: E402
+
+GUARD_MESSAGE = ("a unit test started a process ({what}): tests that start processes (helm, kubectl, git, openssl, "
+                 "servers, ansible-*) belong in tests/integration or lab/tests, see docs/dev/testing.md "
+                 "'Test harness'; in a unit test, replace the call (e.g. pass a fake run_command)")
+
+
+class ProcessStartedInUnitTest(AssertionError):
+    """Raised when a unit test tries to start a process."""
+
+
+def _refuse(what):
+    def refuse(*args, **kwargs):
+        argv = args[1] if what == "subprocess.Popen" and len(args) > 1 else (args[0] if args else "")
+        raise ProcessStartedInUnitTest(GUARD_MESSAGE.format(what="%s %r" % (what, argv)))
+    return refuse
+
+
+@pytest.fixture(autouse=True)
+def no_process_starts(monkeypatch):
+    """Make any process start fail the test with a message that says where such a test belongs."""
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", _refuse("subprocess.Popen"))
+    for name in ("system", "posix_spawn", "posix_spawnp", "fork", "forkpty", "execv", "execve", "execvp",
+                 "execvpe", "spawnv", "spawnve", "spawnvp", "spawnvpe"):
+        if hasattr(os, name):
+            monkeypatch.setattr(os, name, _refuse("os." + name))
+    yield
