@@ -40,6 +40,10 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from lab import runner, services  # noqa: E402 (the lab's env file and labctl; the playbook environment)
+
 VENV_BIN = ROOT / '.venv' / 'bin'
 RESULTS_DIR = ROOT / 'bench-results'
 FLOOR_SCRIPT = ROOT / 'scripts' / 'bench_floor.sh'
@@ -238,22 +242,11 @@ def fmt(value: float | None, unit: str = 's') -> str:
 
 
 def load_lab_env(lab_dir: Path) -> dict[str, str]:
-    env_file = lab_dir / 'env'
-    if not env_file.is_file():
-        raise BenchError(f'{env_file} is missing: start the lab first (make lab-up)')
-    values = {}
-    for line in env_file.read_text().splitlines():
-        line = line.strip()
-        if line.startswith('export '):
-            line = line[len('export '):]
-        if not line or line.startswith('#') or '=' not in line:
-            continue
-        key, _, value = line.partition('=')
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in '\'"':
-            value = value[1:-1]
-        values[key.strip()] = value
-    return values
+    """The lab's variables (lab.services' env file parser)."""
+    try:
+        return services.read_env(lab_dir)
+    except services.LabError as exc:
+        raise BenchError(str(exc)) from None
 
 
 def run(argv: list[str], env: dict, timeout: int = PLAYBOOK_TIMEOUT, check: bool = True) -> subprocess.CompletedProcess:
@@ -304,8 +297,10 @@ class Lab:
         return str(self.lab_dir / 'clusters' / cluster / 'kubeconfig')
 
     def labctl(self, *args: str) -> str:
-        return run([str(VENV_BIN / 'python'), str(ROOT / 'lab' / 'labctl.py'), '--lab-dir', str(self.lab_dir), *args],
-                   self.env, timeout=300).stdout
+        try:
+            return services.labctl(*args, lab_dir=self.lab_dir, env=self.env).stdout
+        except services.LabError as exc:
+            raise BenchError(str(exc)) from None
 
     def running_clusters(self) -> set[str]:
         status = json.loads(self.labctl('status'))

@@ -19,6 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from lab import services  # noqa: E402 (the lab's env file and folder: one parser, lab/services.py)
+
 VENV_BIN = ROOT / '.venv' / 'bin'
 OUT = ROOT / 'tests' / 'output' / 'make-test'
 REPORT = ROOT / 'tests' / 'output' / 'integration-report.txt'  # count lines of the reliability suites
@@ -44,16 +48,8 @@ def base_env() -> dict[str, str]:
 
 
 def lab_env() -> dict[str, str]:
-    env = base_env()
-    env_file = ROOT / '.lab' / 'env'
-    for line in env_file.read_text().splitlines():
-        line = line.strip()
-        if line.startswith('export '):
-            line = line[len('export '):]
-        if '=' in line and not line.startswith('#'):
-            key, value = line.split('=', 1)
-            env[key] = value.strip().strip("'\"")
-    return env
+    """base_env() with the variables of the lab that lab_up started ($PORTKEY_LAB_DIR, default .lab/)."""
+    return services.lab_env(base=base_env())
 
 
 def run(cmd: list[str], env: dict[str, str], log_name: str, cwd: Path = ROOT) -> int:

@@ -1,7 +1,9 @@
 """Shared fixtures for the integration tests: they run ansible-playbook against the local lab.
 
-The lab must be up (`make lab-up`, or `make test` which starts it) and its variables exported (.lab/env).
-Each test uses its own release name and namespace, so tests never see each other's objects.
+The lab must be up (`make lab-up`, or `make test` which starts it). Its variables come from the environment when
+exported (`set -a; . .lab/env; set +a`), else from the env file of $PORTKEY_LAB_DIR (default .lab/), read with
+lab.services' parser. Playbooks run through lab.runner (one runner for the tests and the bench). Each test uses its
+own release name and namespace, so tests never see each other's objects. See docs/dev/testing.md, "Test harness".
 """
 from __future__ import annotations
 
@@ -9,21 +11,28 @@ import json
 import os
 import re
 import subprocess
-import time
+import sys
 import urllib.request
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from lab import runner, services  # noqa: E402
+from lab.runner import RECAP, PlaybookRun  # noqa: E402,F401 (the tests import them from here)
+
 VENV_BIN = ROOT / '.venv' / 'bin'
 WRITE_METHODS = {'POST', 'PUT', 'PATCH', 'DELETE'}
-RECAP = re.compile(r'^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)'
-                   r'\s+failed=(?P<failed>\d+)\s+skipped=(?P<skipped>\d+)\s+rescued=(?P<rescued>\d+)'
-                   r'\s+ignored=(?P<ignored>\d+)', re.M)
+LAB_DIR = services.default_lab_dir()
+
+# A lab whose variables are not exported: read its env file (only the variables not already set).
+if not os.environ.get('PORTKEY_LAB_API_URL') and services.LabDir(LAB_DIR).env_file.exists():
+    for _key, _value in services.read_env(LAB_DIR).items():
+        os.environ.setdefault(_key, _value)
 
 
 # `make test` (scripts/run_tests.py) names the file; a plain pytest run writes beside the other test output.
@@ -53,9 +62,8 @@ AWS_CALL_LOG = Path(os.environ.get('PORTKEY_AWS_CALL_LOG', ROOT / 'tests' / 'out
 
 AWS_CALL_LOG.parent.mkdir(parents=True, exist_ok=True)
 AWS_CALL_LOG.write_text('')  # one session's calls (this module is imported once per pytest run)
-os.environ['PORTKEY_AWS_CALL_LOG'] = str(AWS_CALL_LOG)
-os.environ['PYTHONPATH'] = os.pathsep.join(
-    p for p in (str(ROOT / 'tests' / 'integration' / 'aws_calls'), os.environ.get('PYTHONPATH', '')) if p)
+# Every process the tests start (ansible-playbook, ansible-runner, molecule) logs its AWS calls to it.
+os.environ.update(runner.aws_call_env(AWS_CALL_LOG))
 
 
 def pytest_collection_modifyitems(session, config, items) -> None:
@@ -69,50 +77,6 @@ def _require_lab() -> None:
     if missing:
         pytest.fail(f'the lab is not up or its env is not loaded (missing {missing}): run `make lab-up` and '
                     f'`set -a; . .lab/env; set +a`, or `make integration`')
-
-
-@dataclass
-class PlaybookRun:
-    rc: int
-    stdout: str
-    stderr: str
-    started: float = 0.0   # time.time() around the run: the window of its requests in the emulator's log
-    ended: float = 0.0
-
-    @property
-    def recap(self) -> dict[str, dict[str, int]]:
-        return {m['host']: {k: int(v) for k, v in m.groupdict().items() if k != 'host'}
-                for m in RECAP.finditer(self.stdout)}
-
-    def changed(self, host: str = 'lab') -> int:
-        return self.recap[host]['changed']
-
-    def failed(self, host: str = 'lab') -> int:
-        return self.recap[host]['failed']
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-    @property
-    def json(self) -> dict:
-        """The run as the ansible.builtin.json callback printed it (env ANSIBLE_STDOUT_CALLBACK=ansible.builtin.json)."""
-        return json.loads(self.stdout)
-
-    def failures(self) -> dict[str, list[dict]]:
-        """host -> [{task, msg, errors}] of every failed task result (JSON callback runs only)."""
-        found: dict[str, list[dict]] = {}
-        for play in self.json.get('plays', []):
-            for task in play.get('tasks', []):
-                for host, res in task.get('hosts', {}).items():
-                    if res.get('failed') or res.get('unreachable'):
-                        found.setdefault(host, []).append({'task': task['task']['name'], 'msg': str(res.get('msg', '')),
-                                                           'errors': res.get('errors') or []})
-        return found
-
-    def stats(self) -> dict[str, dict[str, int]]:
-        """host -> {ok, changed, failures, ...} (JSON callback runs only)."""
-        return self.json.get('stats', {})
 
 
 def _request_namespace(path: str) -> str | None:
@@ -202,17 +166,17 @@ def lab_token(cluster: str | None = None) -> str:
     """The bearer token the lab's API emulator accepts (lab/apiserver/auth.py): labctl keeps it (0600) in the
     emulator's state dir and writes it into the kubeconfig. The lab's own cluster, or with `cluster` one that
     `labctl cluster-up` started. A request with another bearer token gets 401, as from a real API server."""
-    lab_dir = Path(os.environ.get('PORTKEY_LAB_DIR', str(ROOT / '.lab')))
-    state = lab_dir / 'apiserver' if cluster is None else lab_dir / 'clusters' / cluster
-    return (state / 'token').read_text(encoding='utf-8').strip()
+    lab = services.LabDir(LAB_DIR)
+    return services.apiserver_token(services.apiserver_state(lab, cluster or services.DEFAULT_CLUSTER))
 
 
-def labctl(*args: str, env: dict | None = None) -> None:
-    """lab/labctl.py (e.g. cluster-up NAME: one more emulated cluster, its kubeconfig in
-    $PORTKEY_LAB_DIR/clusters/NAME/kubeconfig); `env` reaches the emulators it starts."""
-    proc = subprocess.run([str(VENV_BIN / 'python'), str(ROOT / 'lab' / 'labctl.py'), *args], cwd=ROOT,
-                          capture_output=True, text=True, check=False, timeout=120, env={**os.environ, **(env or {})})
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+def labctl(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """lab/labctl.py on this session's lab (e.g. cluster-up NAME: one more emulated cluster, its kubeconfig in
+    $PORTKEY_LAB_DIR/clusters/NAME/kubeconfig); `env` reaches the emulators it starts. Fails the test when it fails."""
+    try:
+        return services.labctl(*args, lab_dir=LAB_DIR, env=env, timeout=120)
+    except services.LabError as exc:
+        pytest.fail(str(exc))
 
 
 PORTKEY_PRINCIPAL = 'arn:aws:iam::299329113195:root'  # Portkey's AWS principal, private_link's default
@@ -252,7 +216,7 @@ def lab_vars(generation: str = '1.0', **overrides) -> dict:
         'portkey_namespace': f'ns-{suffix}',
         'portkey_kubeconfig': os.environ['KUBECONFIG'],
         'portkey_chart_source': 'git',
-        'portkey_cache_dir': os.path.join(os.environ.get('PORTKEY_LAB_DIR', str(ROOT / '.lab')), 'chart-cache'),
+        'portkey_cache_dir': str(LAB_DIR / 'chart-cache'),
         'portkey_image_credentials': {'username': 'lab-user', 'password': '{{ vault_portkey_registry_password }}'},
         'vault_portkey_registry_password': 'lab-registry-password-' + suffix,
         'portkey_client_auth': 'lab-client-auth-' + suffix,
@@ -294,12 +258,5 @@ def write_inventory(path: Path, hosts: dict[str, dict]) -> Path:
 
 def run_playbook(playbook: str, inventory: Path, *args: str, env: dict | None = None,
                  timeout: int = 300) -> PlaybookRun:
-    full_env = dict(os.environ)
-    full_env['PATH'] = f"{VENV_BIN}:{full_env.get('PATH', '')}"
-    full_env['ANSIBLE_CONFIG'] = str(ROOT / 'ansible.cfg')
-    full_env['ANSIBLE_NOCOLOR'] = '1'
-    full_env.update(env or {})
-    started = time.time()
-    proc = subprocess.run([str(VENV_BIN / 'ansible-playbook'), str(ROOT / playbook), '-i', str(inventory), *args],
-                          cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout, check=False)
-    return PlaybookRun(proc.returncode, proc.stdout, proc.stderr, started, time.time())
+    """lab.runner.run_playbook with this session's environment (the lab's variables, the AWS call log)."""
+    return runner.run_playbook(playbook, inventory, *args, env=env, timeout=timeout)

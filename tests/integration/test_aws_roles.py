@@ -2,18 +2,15 @@
 and a TLS-only redis-server.
 
 Backends: the lab's (AWS_URL, KUBECONFIG, PORTKEY_LAB_REDIS_*) when its env is loaded; otherwise this module starts
-its own moto server, emulator and redis-server on 127.0.0.1 (so it also runs before `make lab-up`).
+its own moto server, emulator and redis-server on 127.0.0.1 with lab.services' launchers (so it also runs before
+`make lab-up`). Playbooks run through lab.runner.
 Every test uses its own names (random suffix), so it never sees another test's objects.
 """
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
-import socket
-import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -26,13 +23,12 @@ from kubernetes import client as k8s  # noqa: E402
 from kubernetes import config as k8s_config  # noqa: E402
 
 from conftest import PORTKEY_PRINCIPAL, endpoint_services  # noqa: E402
+from lab import runner, services  # noqa: E402 (conftest puts the checkout on sys.path)
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / '.venv' / 'bin'
 PLAYBOOKS = ROOT / 'tests' / 'integration' / 'playbooks' / 'aws'
 REGION = 'us-east-1'
-RECAP = re.compile(r'^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=\d+'
-                   r'\s+failed=(?P<failed>\d+)', re.M)
 CONTROL_PLANE = '44.221.117.129/32'
 
 
@@ -40,89 +36,31 @@ CONTROL_PLANE = '44.221.117.129/32'
 # backends
 
 
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def _wait(check, timeout=20.0, what='service'):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            if check():
-                return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f'{what} did not start')
-
-
-def _port_open(port: int) -> bool:
-    socket.create_connection(('127.0.0.1', port), timeout=0.2).close()
-    return True
-
-
 class Backends:
+    """The lab's services, or this module's own copies (lab.services' launchers) when the lab is not up."""
+
     def __init__(self, tmp: Path):
         self.tmp = tmp
-        self.procs: list[subprocess.Popen] = []
+        self.started: list[services.Started] = []
         self.env: dict[str, str] = {}
 
-    def _spawn(self, argv, name):
-        log = open(self.tmp / f'{name}.log', 'wb')
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        self.procs.append(proc)
-        return proc
+    def _add(self, started: services.Started) -> None:
+        self.started.append(started)
+        self.env.update(started.env)
 
     def start_moto(self):
-        port = _free_port()
-        self._spawn([str(VENV_BIN / 'moto_server'), '-H', '127.0.0.1', '-p', str(port)], 'moto')
-        _wait(lambda: _port_open(port), what='moto')
-        self.env['AWS_URL'] = self.env['AWS_ENDPOINT_URL'] = f'http://127.0.0.1:{port}'
+        self._add(services.start_moto(self.tmp))
 
     def start_apiserver(self):
-        state = self.tmp / 'apiserver'
-        state.mkdir()
-        self._spawn([str(VENV_BIN / 'python'), '-m', 'lab.apiserver', '--host', '127.0.0.1', '--port', '0',
-                     '--state-dir', str(state)], 'apiserver')
-        _wait(lambda: (state / 'port').is_file() and (state / 'port').read_text().strip() != '', what='apiserver')
-        port = int((state / 'port').read_text().strip())
-        _wait(lambda: _port_open(port), what='apiserver')
-        kubeconfig = self.tmp / 'kubeconfig'
-        kubeconfig.write_text(yaml.safe_dump({
-            'apiVersion': 'v1', 'kind': 'Config', 'current-context': 'lab',
-            'clusters': [{'name': 'lab', 'cluster': {'server': f'http://127.0.0.1:{port}'}}],
-            'users': [{'name': 'lab', 'user': {'token': 'lab'}}],
-            'contexts': [{'name': 'lab', 'context': {'cluster': 'lab', 'user': 'lab'}}]}))
-        self.env['KUBECONFIG'] = self.env['K8S_AUTH_KUBECONFIG'] = str(kubeconfig)
+        self._add(services.start_apiserver(self.tmp / 'apiserver', token='lab'))
 
     def start_redis(self):
-        if not shutil.which('redis-server') or not shutil.which('openssl'):
-            return
-        crt, key = self.tmp / 'redis.crt', self.tmp / 'redis.key'
-        subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj',
-                        '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', str(key),
-                        '-out', str(crt)], check=True, capture_output=True)
-        port, password = _free_port(), 'it-' + uuid.uuid4().hex
-        self._spawn(['redis-server', '--port', '0', '--tls-port', str(port), '--bind', '127.0.0.1',
-                     '--tls-cert-file', str(crt), '--tls-key-file', str(key), '--tls-ca-cert-file', str(crt),
-                     '--tls-auth-clients', 'no', '--requirepass', password, '--save', '', '--dir', str(self.tmp)],
-                    'redis')
-        _wait(lambda: _port_open(port), what='redis')
-        self.env.update(PORTKEY_LAB_REDIS_HOST='127.0.0.1', PORTKEY_LAB_REDIS_PORT=str(port),
-                        PORTKEY_LAB_REDIS_CA=str(crt), PORTKEY_LAB_REDIS_PASSWORD=password)
+        if shutil.which('redis-server') and shutil.which('openssl'):
+            self._add(services.start_redis(self.tmp / 'redis', 'it-' + uuid.uuid4().hex))
 
     def stop(self):
-        for proc in self.procs:
-            proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        for started in self.started:
+            started.stop()
 
 
 @pytest.fixture(scope='module')
@@ -171,11 +109,11 @@ def networking(backends):
 
 
 class Run:
-    def __init__(self, proc: subprocess.CompletedProcess, seconds: float):
-        self.rc, self.stdout, self.stderr, self.seconds = proc.returncode, proc.stdout, proc.stderr, seconds
-        m = RECAP.search(self.stdout)
-        self.changed = int(m['changed']) if m else None
-        self.failed = int(m['failed']) if m else None
+    def __init__(self, run: runner.PlaybookRun):
+        self.rc, self.stdout, self.stderr, self.seconds = run.rc, run.stdout, run.stderr, run.ended - run.started
+        counts = next(iter(run.recap.values()), None)
+        self.changed = counts['changed'] if counts else None
+        self.failed = counts['failed'] if counts else None
 
     @property
     def output(self):
@@ -199,20 +137,11 @@ def playbook(backends, name: str, extra: dict, check=False, diff=False) -> Run:
     vars_file = backends.tmp / f'vars-{uuid.uuid4().hex[:8]}.json'
     extra = dict(extra, ansible_python_interpreter=str(VENV_BIN / 'python'))
     vars_file.write_text(json.dumps(extra))
-    env = dict(os.environ)
-    for var in ('AWS_PROFILE', 'AWS_SESSION_TOKEN'):
-        env.pop(var, None)
-    env.update(backends.env)
-    env.update(PATH=f"{VENV_BIN}:{env.get('PATH', '')}", ANSIBLE_CONFIG=str(ROOT / 'ansible.cfg'),
-               ANSIBLE_NOCOLOR='1', ANSIBLE_CALLBACK_RESULT_FORMAT='json', ANSIBLE_DEPRECATION_WARNINGS='0')
-    argv = [str(VENV_BIN / 'ansible-playbook'), str(PLAYBOOKS / name), '-i', 'localhost,', '-e', f'@{vars_file}']
-    if check:
-        argv.append('--check')
-    if diff:
-        argv.append('--diff')
-    t0 = time.monotonic()
-    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240, check=False)
-    return Run(proc, time.monotonic() - t0)
+    base = {k: v for k, v in os.environ.items() if k not in ('AWS_PROFILE', 'AWS_SESSION_TOKEN')}
+    args = ['-e', f'@{vars_file}', *(['--check'] if check else []), *(['--diff'] if diff else [])]
+    return Run(runner.run_playbook(PLAYBOOKS / name, 'localhost,', *args, base=base, timeout=240,
+                                   env={**backends.env, 'ANSIBLE_CALLBACK_RESULT_FORMAT': 'json',
+                                        'ANSIBLE_DEPRECATION_WARNINGS': '0'}))
 
 
 def role(backends, role_name, fact, check=False, diff=False, **role_vars) -> Run:
@@ -686,7 +615,7 @@ def test_cache_check_tls_mismatch(backends):
 
 def test_mongodb_access_inputs(backends):
     run = playbook(backends, 'mongodb_access.yml', dict(good_password='pw-' + uuid.uuid4().hex,
-                                                        closed_port=_free_port()))
+                                                        closed_port=services.pick_port()))
     assert run.rc == 0, run
 
 
@@ -701,14 +630,11 @@ def test_summary_shows_what_portkey_needs_for_private_link(tmp_path):
                     'private_link_result': dict(link, connections=None)}}
     inventory = tmp_path / 'hosts.yml'
     inventory.write_text(yaml.safe_dump({'all': {'children': {'portkey_gateways': {'hosts': hosts}}}}))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
-               ANSIBLE_STDOUT_CALLBACK='ansible.builtin.json', ANSIBLE_LOAD_CALLBACK_PLUGINS='1',
-               ANSIBLE_SHOW_CUSTOM_STATS='1')
-    proc = subprocess.run([str(VENV_BIN / 'ansible-playbook'), str(ROOT / 'playbooks' / 'summary.yml'), '-i',
-                           str(inventory)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
-                          check=False)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    report = json.loads(proc.stdout[proc.stdout.find('{\n'):])
+    run = runner.run_playbook('playbooks/summary.yml', inventory, timeout=240, env={
+        'ANSIBLE_STDOUT_CALLBACK': 'ansible.builtin.json', 'ANSIBLE_LOAD_CALLBACK_PLUGINS': '1',
+        'ANSIBLE_SHOW_CUSTOM_STATS': '1'})
+    assert run.rc == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    report = run.json
     summary = report['global_custom_stats']['portkey_summary']
     assert summary['c1']['private_link'] == link
     assert summary['c1']['line'].endswith('; PrivateLink com.amazonaws.vpce.us-east-1.vpce-svc-0abc (us-east-1, '

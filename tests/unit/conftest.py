@@ -20,6 +20,7 @@ if COLLECTIONS not in sys.path:
 # expected. Every process start goes through subprocess.Popen._execute_child (subprocess.run/call/check_output,
 # os.popen, AnsibleModule.run_command, asyncio) or os.system / os.posix_spawn*; each raises here.
 
+import contextlib  # noqa: E402
 import subprocess  # noqa: E402
 
 import pytest  # noqa: E402
@@ -40,12 +41,33 @@ def _refuse(what):
     return refuse
 
 
-@pytest.fixture(autouse=True)
-def no_process_starts(monkeypatch):
-    """Make any process start fail the test with a message that says where such a test belongs."""
-    monkeypatch.setattr(subprocess.Popen, "_execute_child", _refuse("subprocess.Popen"))
-    for name in ("system", "posix_spawn", "posix_spawnp", "fork", "forkpty", "execv", "execve", "execvp",
-                 "execvpe", "spawnv", "spawnve", "spawnvp", "spawnvpe"):
-        if hasattr(os, name):
-            monkeypatch.setattr(os, name, _refuse("os." + name))
-    yield
+@contextlib.contextmanager
+def process_guard():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(subprocess.Popen, "_execute_child", _refuse("subprocess.Popen"))
+        for name in ("system", "posix_spawn", "posix_spawnp", "fork", "forkpty", "execv", "execve", "execvp",
+                     "execvpe", "spawnv", "spawnve", "spawnvp", "spawnvpe"):
+            if hasattr(os, name):
+                patch.setattr(os, name, _refuse("os." + name))
+        yield
+
+
+# The guard wraps each phase of every test under tests/unit (these hooks of a conftest apply to its folder only):
+# setup (fixtures of every scope start there), the test itself and teardown. Tests elsewhere in the same pytest run
+# (tests/integration, lab/tests) are not affected.
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    with process_guard():
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    with process_guard():
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    with process_guard():
+        return (yield)
