@@ -15,9 +15,11 @@ Standard library only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -129,20 +131,23 @@ def run_playbook(playbook: str | Path, inventory: str | Path, *args: str, env: d
 
 def start_playbook(playbook: str | Path, inventory: str | Path, *args: str, env: dict | None = None,
                    base: dict | None = None, cwd: Path = ROOT) -> subprocess.Popen:
-    """Start a playbook in the background (stdout and stderr piped); finish() waits for it. The Popen carries
-    .started (time.time())."""
+    """Start a playbook in the background, in a session of its own (a test may signal it, or its process group),
+    stdout and stderr piped; finish() waits for it. The Popen carries .started (time.time())."""
     proc = subprocess.Popen(playbook_argv(playbook, inventory, *args), cwd=cwd, env=playbook_env(env, base),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     proc.started = time.time()
     return proc
 
 
 def finish(proc: subprocess.Popen, timeout: float = 300) -> PlaybookRun:
-    """Wait for a start_playbook() run (killed after timeout: subprocess.TimeoutExpired is raised then)."""
+    """Wait for a start_playbook() run. After timeout its process group is killed and subprocess.TimeoutExpired
+    raised (its .output: what the run printed)."""
     try:
         out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
+    except subprocess.TimeoutExpired as exc:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        exc.output = (out or "") + (err or "")
         raise
     return PlaybookRun(proc.returncode, out, err, getattr(proc, "started", 0.0), time.time())

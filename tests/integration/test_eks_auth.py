@@ -24,18 +24,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, VENV_BIN, lab_token, lab_vars, run_playbook, write_inventory
+from conftest import LAB_DIR, VENV_BIN, lab_token, lab_vars, labctl, run_playbook, write_inventory
 
-LAB_DIR = Path(os.environ.get('PORTKEY_LAB_DIR', str(ROOT / '.lab')))
 NO_AWS_CREDENTIALS = {'AWS_ACCESS_KEY_ID': '', 'AWS_SECRET_ACCESS_KEY': '', 'AWS_SESSION_TOKEN': '',
                       'AWS_SHARED_CREDENTIALS_FILE': '/nonexistent/credentials', 'AWS_CONFIG_FILE': '/nonexistent/config',
                       'AWS_EC2_METADATA_DISABLED': 'true'}
-
-
-def labctl(*args: str) -> None:
-    proc = subprocess.run([str(VENV_BIN / 'python'), str(ROOT / 'lab' / 'labctl.py'), *args], cwd=ROOT,
-                          capture_output=True, text=True, check=False, timeout=120)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 class EksCluster:

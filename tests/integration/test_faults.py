@@ -27,7 +27,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -37,12 +36,11 @@ import boto3
 import pytest
 import yaml
 
-from conftest import ROOT, VENV_BIN, Lab, PlaybookRun, lab_vars, report_line, run_playbook, write_inventory
+from conftest import (LAB_DIR, VENV_BIN, Lab, PlaybookRun, lab_vars, labctl, report_line, run_playbook,
+                      write_inventory)
+from lab import runner  # noqa: E402 (conftest puts the checkout on sys.path)
 
-LABCTL = [str(VENV_BIN / 'python'), str(ROOT / 'lab' / 'labctl.py')]
-sys.path.insert(0, str(ROOT / 'lab'))
-from faultproxy import FaultProxy  # noqa: E402
-LAB_DIR = Path(os.environ.get('PORTKEY_LAB_DIR') or ROOT / '.lab')
+from lab.faultproxy import FaultProxy  # noqa: E402
 NEVERREADY = {'repository': 'docker.io/portkeyai/gateway_enterprise', 'tag': '1.11.4-neverready'}
 RELEASE_TASK = re.compile(r'TASK \[portkey_ai\.gateway\.gateway : Ensure the gateway release is present\] \*+\n'
                           r'(?P<state>ok|changed|fatal|failed): \[lab\]')
@@ -62,13 +60,6 @@ def wait_until(check, timeout: float, interval: float = 0.25, what: str = 'condi
         if time.monotonic() >= deadline:
             pytest.fail(f'timed out after {timeout}s waiting for {what}')
         time.sleep(interval)
-
-
-def labctl(*args: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run([*LABCTL, *args], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
-                          env={**os.environ, 'PORTKEY_LAB_DIR': str(LAB_DIR)})
-    assert proc.returncode == 0, f'labctl {" ".join(args)} failed: {proc.stdout}{proc.stderr}'
-    return proc
 
 
 class FaultCluster(Lab):
@@ -144,22 +135,14 @@ def env_for(fc: FaultCluster) -> dict:
 
 
 def start_playbook(inv: Path, fc: FaultCluster, *args: str, env: dict | None = None) -> subprocess.Popen:
-    full_env = dict(os.environ)
-    full_env['PATH'] = f"{VENV_BIN}:{full_env.get('PATH', '')}"
-    full_env.update({'ANSIBLE_CONFIG': str(ROOT / 'ansible.cfg'), 'ANSIBLE_NOCOLOR': '1', **env_for(fc), **(env or {})})
-    return subprocess.Popen([str(VENV_BIN / 'ansible-playbook'), str(ROOT / 'playbooks/site.yml'), '-i', str(inv),
-                             *args], cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    return runner.start_playbook('playbooks/site.yml', inv, *args, env={**env_for(fc), **(env or {})})
 
 
 def finish(proc: subprocess.Popen, timeout: float = 180) -> PlaybookRun:
     try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        pytest.fail(f'ansible-playbook did not finish within {timeout}s:\n{out[-3000:]}')
-    return PlaybookRun(proc.returncode, out, err)
+        return runner.finish(proc, timeout)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f'ansible-playbook did not finish within {timeout}s:\n{exc.output[-3000:]}')
 
 
 def site(inv: Path, fc: FaultCluster, *args: str, env: dict | None = None) -> PlaybookRun:

@@ -7,7 +7,6 @@ Every run uses short helm timeouts; the never-ready canary fails within its helm
 from __future__ import annotations
 
 import json
-import os
 import re
 import stat
 import subprocess
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, VENV_BIN, lab_vars, run_playbook, write_inventory
+from conftest import LAB_DIR, VENV_BIN, lab_vars, labctl, run_playbook, write_inventory
 
 ZONE = 'topology.kubernetes.io/zone'
 CHECKSUM = 'portkey.ai/env-checksum'
@@ -79,12 +78,6 @@ class Cluster:
         return self.get(f'/api/v1/namespaces/{namespace}/pods?labelSelector={selector}')['items']
 
 
-def labctl(*args: str) -> None:
-    proc = subprocess.run([str(VENV_BIN / 'python'), str(ROOT / 'lab' / 'labctl.py'), *args], cwd=ROOT,
-                          capture_output=True, text=True, check=False, timeout=120)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-
-
 @pytest.fixture(scope='module')
 def default_cluster(lab) -> Cluster:
     return Cluster('lab', lab.kubeconfig)
@@ -97,8 +90,7 @@ def fleet(lab):
     names = [f'prod-{run_id}-{zone}' for zone in ('a', 'b', 'c')]
     labctl('cluster-up', *names)
     try:
-        lab_dir = Path(os.environ.get('PORTKEY_LAB_DIR', str(ROOT / '.lab')))
-        yield [Cluster(name, str(lab_dir / 'clusters' / name / 'kubeconfig')) for name in names]
+        yield [Cluster(name, str(LAB_DIR / 'clusters' / name / 'kubeconfig')) for name in names]
     finally:
         labctl('cluster-down', *names)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from conftest import ROOT, VENV_BIN, lab_vars, write_inventory
+from lab import runner  # noqa: E402 (conftest puts the checkout on sys.path)
 
 # Nothing of the lab, the venvs, the checkout's own collections link, test output or build leftovers.
 FORBIDDEN_TOP = {'.venv', '.lab', '.tools', '.build', '.git', '.ci', 'lab', 'scripts', 'collections', 'dist',
@@ -60,14 +61,14 @@ def test_build_install_and_run_site_from_the_tarball(lab, tmp_path):
 
     hostvars = lab_vars('1.7')
     inventory = write_inventory(tmp_path / 'inventory.yml', {'lab': hostvars})
-    site = _run([str(VENV_BIN / 'ansible-playbook'), 'portkey_ai.gateway.site', '-i', str(inventory)], env, tmp_path)
+    own_config = {'ANSIBLE_CONFIG': env['ANSIBLE_CONFIG']}   # not the checkout's (lab.runner's default)
+    site = runner.run_playbook('portkey_ai.gateway.site', inventory, base=env, env=own_config, cwd=tmp_path)
     try:
-        assert site.returncode == 0, site.stdout[-4000:] + site.stderr[-2000:]
+        assert site.rc == 0, site.stdout[-4000:] + site.stderr[-2000:]
         assert 'lab: healthy, revision 1, chart 1.7.7' in site.stdout, site.stdout[-3000:]
         release = lab.release(hostvars['portkey_release_name'], hostvars['portkey_namespace'])
         assert release and release['status'] == 'deployed'
     finally:
-        gone = _run([str(VENV_BIN / 'ansible-playbook'), 'portkey_ai.gateway.uninstall', '-i', str(inventory)],
-                    env, tmp_path)
-    assert gone.returncode == 0, gone.stdout[-3000:]
+        gone = runner.run_playbook('portkey_ai.gateway.uninstall', inventory, base=env, env=own_config, cwd=tmp_path)
+    assert gone.rc == 0, gone.stdout[-3000:]
     assert lab.release(hostvars['portkey_release_name'], hostvars['portkey_namespace']) is None

@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, STATS_ENV, VENV_BIN, aws_client, custom_stats_summary, labctl, run_playbook
+from lab import runner  # noqa: E402 (conftest puts the checkout on sys.path)
 
 boto3 = pytest.importorskip('boto3')
 
@@ -71,11 +72,6 @@ def clusters(lab):
         labctl('cluster-down', *CLUSTERS)
 
 
-def _args(playbook: str, inventory: str, *args: str) -> list[str]:
-    return [str(VENV_BIN / 'ansible-playbook'), str(ROOT / playbook), '-i', str(ROOT / 'inventories' / inventory),
-            '-e', f'@{OVERLAY}', *args]
-
-
 def _run(playbook: str, inventory: str):
     return run_playbook(playbook, ROOT / 'inventories' / inventory, '-e', f'@{OVERLAY}', env=STATS_ENV, timeout=300)
 
@@ -85,19 +81,17 @@ class Renders:
     which chart_source locks), so they overlap the site.yml runs; result() waits for one."""
 
     def __init__(self, out: Path):
-        env = {**os.environ, 'PATH': f"{VENV_BIN}:{os.environ.get('PATH', '')}", **STATS_ENV}
         self.out = out
-        self.procs = {inventory: subprocess.Popen(
-            _args('playbooks/render.yml', inventory,
-                  '-e', f'portkey_render_dir={out}/{inventory}/{{{{ inventory_hostname }}}}'),
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.procs = {inventory: runner.start_playbook(
+            'playbooks/render.yml', ROOT / 'inventories' / inventory, '-e', f'@{OVERLAY}',
+            '-e', f'portkey_render_dir={out}/{inventory}/{{{{ inventory_hostname }}}}', env=STATS_ENV)
             for inventory in ('example', 'example-1.0', 'example-two-region')}
         self.outputs: dict[str, str] = {}
 
     def result(self, inventory: str) -> tuple[int, str, Path]:
         proc = self.procs[inventory]
         if inventory not in self.outputs:
-            self.outputs[inventory] = proc.communicate(timeout=300)[0]
+            self.outputs[inventory] = runner.finish(proc, timeout=300).output
         return proc.returncode, self.outputs[inventory], self.out / inventory
 
     def close(self) -> None:

@@ -12,11 +12,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
-
 from ansible_collections.portkey_ai.gateway.plugins.modules import gateway_release
+from lab import services
 
 sys.path.insert(0, os.path.dirname(__file__))
 from module_runner import run_module  # noqa: E402
@@ -118,27 +119,15 @@ def write_chart(path, version="1.0.8", extra_template=None):
 
 
 class Emulator(object):
+    """The Kubernetes API emulator, started with lab.services' launcher (its kubeconfig: state_dir/kubeconfig)."""
+
     def __init__(self, state_dir, gateway_url="http://127.0.0.1:9"):
         if not os.path.isfile(os.path.join(ROOT, "lab", "apiserver", "__main__.py")):
             pytest.skip("lab/apiserver (the Kubernetes API emulator) is not available")
         self.state_dir = state_dir
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lab.apiserver", "--host", "127.0.0.1", "--port", "0", "--state-dir", state_dir,
-             "--gateway-url", gateway_url], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        port_file = os.path.join(state_dir, "port")
-        deadline = time.monotonic() + 20
-        while not (os.path.isfile(port_file) and open(port_file).read().strip()):
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                self.stop()
-                pytest.fail("the lab API emulator did not start")
-            time.sleep(0.05)
-        self.url = "http://127.0.0.1:%s" % open(port_file).read().strip()
-        self.kubeconfig = os.path.join(state_dir, "kubeconfig")
-        with open(self.kubeconfig, "w") as handle:
-            handle.write("apiVersion: v1\nkind: Config\nclusters:\n- name: lab\n  cluster: {server: '%s'}\n"
-                         "users:\n- name: lab\n  user: {token: lab}\ncontexts:\n- name: lab\n"
-                         "  context: {cluster: lab, user: lab, namespace: default}\ncurrent-context: lab\n"
-                         % self.url)
+        self.started = services.start_apiserver(Path(state_dir), "--gateway-url", gateway_url, token="lab")
+        self.url = self.started.url
+        self.kubeconfig = self.started.env["KUBECONFIG"]
 
     def requests(self):
         with urllib.request.urlopen(self.url + "/_lab/requests") as resp:
@@ -156,12 +145,7 @@ class Emulator(object):
             return json.loads(resp.read().decode())
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        self.started.stop()
 
 
 @pytest.fixture(scope="module")
