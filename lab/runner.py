@@ -50,12 +50,13 @@ def aws_call_env(log: Path | str | None = None, base: dict | None = None) -> dic
     return {"PORTKEY_AWS_CALL_LOG": str(log), "PYTHONPATH": os.pathsep.join(paths)}
 
 
-def playbook_env(extra: dict | None = None, base: dict | None = None, aws_call_log: Path | str | None = None) \
-        -> dict[str, str]:
+def playbook_env(extra: dict | None = None, base: dict | None = None, aws_call_log: Path | str | None = None,
+                 aws_calls: bool = True) -> dict[str, str]:
     """The environment of an ansible-playbook run: base (default os.environ; pass lab.services.lab_env() for a lab
-    that is not exported), the venv first on PATH, ANSIBLE_CONFIG, ANSIBLE_NOCOLOR, the AWS call log; then extra."""
+    that is not exported), the venv first on PATH, ANSIBLE_CONFIG, ANSIBLE_NOCOLOR, the AWS call log (not with
+    aws_calls=False: the bench measures without the hook); then extra."""
     base = dict(os.environ if base is None else base)
-    env = {**base, **aws_call_env(aws_call_log, base)}
+    env = {**base, **(aws_call_env(aws_call_log, base) if aws_calls else {})}
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{base.get('PATH', '')}"
     env["ANSIBLE_CONFIG"] = str(ANSIBLE_CFG)
     env["ANSIBLE_NOCOLOR"] = "1"

@@ -27,7 +27,6 @@ import datetime as dt
 import json
 import os
 import platform
-import re
 import shutil
 import signal
 import statistics
@@ -56,9 +55,6 @@ TARGET_MEMORY_RATIO = 1.1        # peak memory against the peer's
 # CPU-seconds per cluster of the fleet-10 no-op before issue 13 (bench of 2026-11-30: 89.8 CPU-s / 10 clusters)
 BASELINE_FLEET_NOOP_CPU_PER_CLUSTER = 8.98
 PLAYBOOK_TIMEOUT = 900
-RECAP = re.compile(r'^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)'
-                   r'\s+failed=(?P<failed>\d+)\s+skipped=(?P<skipped>\d+)\s+rescued=(?P<rescued>\d+)'
-                   r'\s+ignored=(?P<ignored>\d+)', re.M)
 
 
 class BenchError(Exception):
@@ -82,9 +78,7 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
     return numerator / denominator
 
 
-def parse_recap(text: str) -> dict[str, dict[str, int]]:
-    """PLAY RECAP lines of the default callback -> {host: {ok, changed, unreachable, failed, skipped, ...}}."""
-    return {m['host']: {k: int(v) for k, v in m.groupdict().items() if k != 'host'} for m in RECAP.finditer(text)}
+parse_recap = runner.parse_recap   # PLAY RECAP lines -> {host: {ok, changed, unreachable, failed, skipped, ...}}
 
 
 def recap_tasks(counts: dict[str, int]) -> int:
@@ -385,12 +379,8 @@ class Bench:
     def __init__(self, args: argparse.Namespace):
         self.args = args
         self.lab_dir = Path(os.environ.get('PORTKEY_LAB_DIR') or ROOT / '.lab').resolve()
-        env = dict(os.environ)
-        env.update(load_lab_env(self.lab_dir))
-        env['PATH'] = f'{VENV_BIN}:{env.get("PATH", "")}'
-        env['ANSIBLE_CONFIG'] = str(ROOT / 'ansible.cfg')
-        env['ANSIBLE_NOCOLOR'] = '1'
-        env['ANSIBLE_STDOUT_CALLBACK'] = 'ansible.posix.json'
+        env = runner.playbook_env({'ANSIBLE_STDOUT_CALLBACK': 'ansible.posix.json'},
+                                  base={**os.environ, **load_lab_env(self.lab_dir)}, aws_calls=False)
         env.pop('ANSIBLE_CALLBACKS_ENABLED', None)     # an aggregate callback would print into the JSON
         self.env = env
         self.lab = Lab(env, self.lab_dir)
@@ -450,7 +440,7 @@ class Bench:
 
     def playbook(self, inventory: Path | str, forks: int, label: str, playbook: str = 'site.yml',
                  extra: tuple[str, ...] = (), env: dict | None = None) -> dict:
-        argv = [str(VENV_BIN / 'ansible-playbook'), playbook, '-i', str(inventory), '-f', str(forks), *extra]
+        argv = runner.playbook_argv(playbook, inventory, '-f', str(forks), *extra)
         load = os.getloadavg()[0]
         wall0 = time.time()
         proc = measure(argv, dict(self.env, **(env or {})))
