@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from lab import runner, services
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / '.venv' / 'bin'
 PYTHON = BIN / 'python'
@@ -95,17 +97,9 @@ class Emulator:
 
 def _start(tmp_path: Path, *extra: str, token: str = 'dummy') -> Iterator[Emulator]:
     state, stderr = tmp_path / 'state', tmp_path / 'apiserver.log'
-    started = time.monotonic()
-    (state / 'port').unlink(missing_ok=True)
-    with stderr.open('a') as log:
-        process = subprocess.Popen([str(PYTHON), '-m', 'lab.apiserver', '--host', '127.0.0.1', '--port', '0',
-                                    '--state-dir', str(state), *extra], cwd=ROOT, stderr=log)
+    process = services.start_apiserver(state, *extra, log=stderr)   # lab.services' launcher of the emulator
     try:
-        while not (state / 'port').exists():
-            assert process.poll() is None, stderr.read_text()
-            assert time.monotonic() - started < 10, 'the emulator did not start'
-            time.sleep(0.02)
-        url = f"http://127.0.0.1:{(state / 'port').read_text().strip()}"
+        url = process.url
         kubeconfig = tmp_path / 'kubeconfig'
         kubeconfig.write_text(textwrap.dedent(f"""\
             apiVersion: v1
@@ -121,8 +115,7 @@ def _start(tmp_path: Path, *extra: str, token: str = 'dummy') -> Iterator[Emulat
                'HELM_DATA_HOME': str(tmp_path / 'helm-data')}
         yield Emulator(url, state, env)
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        process.stop()
     kept = {'objects.jsonl'} if '--persist' in extra else set()
     assert {p.name for p in state.iterdir()} - {'token'} == {'port', 'requests.jsonl'} | kept
     assert 'Traceback' not in stderr.read_text()
@@ -435,9 +428,8 @@ def test_kubernetes_core_k8s_is_idempotent(emulator: Emulator, tmp_path: Path) -
     }]))
     env = {**emulator.env, 'ANSIBLE_LOCALHOST_WARNING': 'false', 'ANSIBLE_INVENTORY_UNPARSED_WARNING': 'false',
            'ANSIBLE_PYTHON_INTERPRETER': str(PYTHON)}
-    result = subprocess.run([str(BIN / 'ansible-playbook'), '-i', 'localhost,', str(playbook)], env=env,
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = runner.run_playbook(playbook, 'localhost,', base=env, timeout=120, cwd=tmp_path)
+    assert result.rc == 0, result.output
 
 
 def test_bearer_token_and_state_kept_across_restarts(tmp_path: Path, chart: Path) -> None:

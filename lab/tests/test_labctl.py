@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shlex
 import stat
 import subprocess
 import sys
@@ -17,6 +16,8 @@ from pathlib import Path
 import pytest
 import redis
 import yaml
+
+from lab import services
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -68,11 +69,7 @@ def labctl(lab_dir: Path, *args: str, env: dict | None = None) -> subprocess.Com
 
 
 def read_env(path: Path) -> dict[str, str]:
-    out = {}
-    for line in path.read_text().splitlines():
-        key, _, value = line.removeprefix("export ").partition("=")
-        out[key] = shlex.split(value)[0]
-    return out
+    return services.parse_env(path.read_text())   # the one parser of the env file (lab/services.py)
 
 
 def listening_ports() -> set[int]:
