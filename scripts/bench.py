@@ -378,7 +378,7 @@ class Lab:
 class Bench:
     def __init__(self, args: argparse.Namespace):
         self.args = args
-        self.lab_dir = Path(os.environ.get('PORTKEY_LAB_DIR') or ROOT / '.lab').resolve()
+        self.lab_dir = services.default_lab_dir()
         env = runner.playbook_env({'ANSIBLE_STDOUT_CALLBACK': 'ansible.posix.json'},
                                   base={**os.environ, **load_lab_env(self.lab_dir)}, aws_calls=False)
         env.pop('ANSIBLE_CALLBACKS_ENABLED', None)     # an aggregate callback would print into the JSON

@@ -1,13 +1,18 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Make ``ansible_collections.portkey_ai.gateway`` importable from this checkout.
+"""Make ``ansible_collections.portkey_ai.gateway`` importable from this checkout, and fail a unit test that starts
+a process.
 
 collections/ansible_collections/portkey_ai/gateway is a symlink to the repository root.
 """
 
+import contextlib
 import os
+import subprocess
 import sys
+
+import pytest
 
 COLLECTIONS = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "collections"))
 if COLLECTIONS not in sys.path:
@@ -18,12 +23,8 @@ if COLLECTIONS not in sys.path:
 # Unit tests start no process (docs/dev/testing.md, "Test harness"): tests that run helm, kubectl, git, openssl,
 # redis-server, the emulator or ansible-* live in tests/integration (or lab/tests), where the lab and the tools are
 # expected. Every process start goes through subprocess.Popen._execute_child (subprocess.run/call/check_output,
-# os.popen, AnsibleModule.run_command, asyncio) or os.system / os.posix_spawn*; each raises here.
-
-import contextlib  # noqa: E402
-import subprocess  # noqa: E402
-
-import pytest  # noqa: E402
+# os.popen, AnsibleModule.run_command, asyncio) or os.system / os.posix_spawn* / os.fork / os.exec*; each raises
+# here. There is no opt-out: a test that needs a process is not a unit test.
 
 GUARD_MESSAGE = ("a unit test started a process ({what}): tests that start processes (helm, kubectl, git, openssl, "
                  "servers, ansible-*) belong in tests/integration or lab/tests, see docs/dev/testing.md "
