@@ -1,9 +1,10 @@
 """Shared fixtures for the integration tests: they run ansible-playbook against the local lab.
 
 The lab must be up (`make lab-up`, or `make test` which starts it). Its variables come from the environment when
-exported (`set -a; . .lab/env; set +a`), else from the env file of $PORTKEY_LAB_DIR (default .lab/), read with
-lab.services' parser. Playbooks run through lab.runner (one runner for the tests and the bench). Each test uses its
-own release name and namespace, so tests never see each other's objects. See docs/dev/testing.md, "Test harness".
+exported (`set -a; . .lab/env; set +a`), else, when that lab runs, from the env file of $PORTKEY_LAB_DIR (default
+.lab/), read with lab.services' parser. Playbooks run through lab.runner (one runner for the tests and the bench).
+Each test uses its own release name and namespace, so tests never see each other's objects. See
+docs/dev/testing.md, "Test harness".
 """
 from __future__ import annotations
 
@@ -29,8 +30,10 @@ VENV_BIN = ROOT / '.venv' / 'bin'
 WRITE_METHODS = {'POST', 'PUT', 'PATCH', 'DELETE'}
 LAB_DIR = services.default_lab_dir()
 
-# A lab whose variables are not exported: read its env file (only the variables not already set).
-if not os.environ.get('PORTKEY_LAB_API_URL') and services.LabDir(LAB_DIR).env_file.exists():
+# A running lab whose variables are not exported: read its env file (only the variables not already set). A lab
+# that is down is left alone: tests that need it say so, the others start their own services.
+if not os.environ.get('PORTKEY_LAB_API_URL') and services.LabDir(LAB_DIR).env_file.exists() and \
+        services.is_alive(services.read_json(services.LabDir(LAB_DIR).record('apiserver'))):
     for _key, _value in services.read_env(LAB_DIR).items():
         os.environ.setdefault(_key, _value)
 
