@@ -21,8 +21,13 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+# The checkout (lab.services, lab.runner); for tests/integration/plugins (plugin tests that start processes, moved
+# from tests/unit): ansible_collections.portkey_ai.gateway from this checkout, and the unit tests' helpers
+# (tests/unit/plugins/modules/module_runner.py, constants of tests/unit/plugins/module_utils).
+for _path in (ROOT / 'tests' / 'unit' / 'plugins' / 'module_utils', ROOT / 'tests' / 'unit' / 'plugins' / 'modules',
+              ROOT / 'collections', ROOT):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 from lab import runner, services  # noqa: E402
 from lab.runner import RECAP, PlaybookRun  # noqa: E402,F401 (the tests import them from here)
 

@@ -16,7 +16,7 @@ from ansible_collections.portkey_ai.gateway.plugins.module_utils import _helm
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._helm import Helm
 
 sys.path.insert(0, os.path.dirname(__file__))
-from test_helm import NOISY_STDERR  # noqa: E402 (tests/unit/plugins/module_utils, see conftest.py)
+from test_helm import NOISY_STDERR  # noqa: E402 (tests/unit/plugins/module_utils: tests/integration/conftest.py)
 
 BIN = os.path.dirname(sys.executable)
 

@@ -13,7 +13,7 @@ from ansible_collections.portkey_ai.gateway.plugins.module_utils._release import
 
 sys.path.insert(0, os.path.dirname(__file__))
 from test_helm_process import run_command  # noqa: E402
-from test_release import _current, _desired  # noqa: E402 (tests/unit/plugins/module_utils, see conftest.py)
+from test_release import _current, _desired  # noqa: E402 (tests/unit/plugins/module_utils: tests/integration/conftest.py)
 
 BIN = os.path.dirname(sys.executable)
 
