@@ -29,7 +29,7 @@ for _path in (ROOT / 'tests' / 'unit' / 'plugins' / 'module_utils', ROOT / 'test
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 from lab import runner, services  # noqa: E402
-from lab.runner import RECAP, PlaybookRun  # noqa: E402,F401 (the tests import them from here)
+from lab.runner import PlaybookRun  # noqa: E402 (the tests import it from here)
 
 VENV_BIN = ROOT / '.venv' / 'bin'
 WRITE_METHODS = {'POST', 'PUT', 'PATCH', 'DELETE'}
