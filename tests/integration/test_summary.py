@@ -24,7 +24,7 @@ def test_summary_endpoint_warnings_and_reasons(tmp_path):
                  'lb_security_group_result': LB, 'portkey_service': {'annotations': TLS},
                  'gateway_result': {'warnings': ['portkey_image.tag 1.11.4 is older than the chart 1.7.7']}},
         'west': {**base, 'rollout_result': {'status': 'unhealthy', 'task': 'Verify',
-                                             'msg': '0/3 gateway pods Ready; GET /v1/health -> 503'},
+                                            'msg': '0/3 gateway pods Ready; GET /v1/health -> 503'},
                  'verify_result': {**VERIFIED, 'healthy': False},
                  # chart 1.0.x: gateway_result carries the secrets warning for the summary (not an Ansible warning)
                  'gateway_result': {'warnings': [],
