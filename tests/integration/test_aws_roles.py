@@ -317,7 +317,7 @@ def test_network_policy_modes_and_absent(backends, core, networking):
                       network_policy_mongo_cidrs=['10.0.6.0/24'], network_policy_https_cidrs=['0.0.0.0/0'])
     run = ok(role(backends, 'network_policy', 'network_policy_result', **restricted), changed=2)
     assert run.fact() == {'state': 'present', 'mode': 'restricted', 'namespace': ns, 'name': 'pk-egress',
-                          'removed': ['allow-all-egress']}
+                          'removed': ['allow-all-egress'], 'changed': True}
     names = [p.metadata.name for p in networking.list_namespaced_network_policy(ns).items]
     assert names == ['pk-egress']
     egress = networking.read_namespaced_network_policy('pk-egress', ns).to_dict()['spec']['egress']
