@@ -529,7 +529,7 @@ def _cache(report, v, facts):
                                               "certificate, or leave it unset" % _shown(ca_file))
 
 
-# Which steps of site.yml run: defined here once, handed on as preflight's result (preflight_inputs.steps).
+# Which steps of site.yml run: defined here once, handed on as preflight's result (preflight_result.steps).
 STEPS = (("log_store", "portkey_log_store_aws", False), ("mongodb_access", "portkey_mongodb_access", False),
          ("network_policy", "portkey_network_policy", True),
          ("lb_security_group", "portkey_lb_security_group", False), ("private_link", "portkey_private_link", False),

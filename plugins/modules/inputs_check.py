@@ -63,7 +63,7 @@ attributes:
 EXAMPLES = r"""
 - name: Check every portkey_* input before any change
   portkey_ai.gateway.inputs_check:
-    chart: "{{ chart_source_chart }}"
+    chart: "{{ chart_source_result }}"
 
 - name: Check a role's effective settings, named as the inventory variables
   portkey_ai.gateway.inputs_check:

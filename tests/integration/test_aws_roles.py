@@ -246,7 +246,7 @@ def test_network_policy_modes_and_absent(backends, core, networking):
                       network_policy_mongo_cidrs=['10.0.6.0/24'], network_policy_https_cidrs=['0.0.0.0/0'])
     run = ok(role(backends, 'network_policy', 'network_policy_result', **restricted), changed=2)
     assert run.fact() == {'state': 'present', 'mode': 'restricted', 'namespace': ns, 'name': 'pk-egress',
-                          'removed': ['allow-all-egress']}
+                          'removed': ['allow-all-egress'], 'changed': True}
     names = [p.metadata.name for p in networking.list_namespaced_network_policy(ns).items]
     assert names == ['pk-egress']
     egress = networking.read_namespaced_network_policy('pk-egress', ns).to_dict()['spec']['egress']
@@ -472,14 +472,14 @@ def test_log_store_s3_assume(backends, aws):
                 log_store_oidc_provider_arn=provider, log_store_region=REGION)
 
     before = aws_state(aws)
-    ok(role(backends, 'log_store', 'log_store_role_arn', check=True, **base))
+    ok(role(backends, 'log_store', 'log_store_result', check=True, **base))
     assert aws_state(aws) == before
 
-    run = ok(role(backends, 'log_store', 'log_store_role_arn', **base))
+    run = ok(role(backends, 'log_store', 'log_store_result', **base))
     assert run.changed >= 3
-    role_arn = run.fact()
+    role_arn = run.fact()['role_arn']
     assert role_arn == f'arn:aws:iam::{account}:role/pk-{s}-localhost-log-store'
-    ok(role(backends, 'log_store', 'log_store_role_arn', **base), changed=0)
+    ok(role(backends, 'log_store', 'log_store_result', **base), changed=0)
 
     # the bucket: encrypted, public access blocked
     enc = aws['s3'].get_bucket_encryption(Bucket=bucket)['ServerSideEncryptionConfiguration']['Rules'][0]
@@ -515,19 +515,19 @@ def test_log_store_s3_assume(backends, aws):
 def test_log_store_issuer_url_and_inputs(backends, aws):
     s = suffix()
     account = aws['sts'].get_caller_identity()['Account']
-    run = ok(role(backends, 'log_store', 'log_store_role_arn', log_store_type='s3_assume',
+    run = ok(role(backends, 'log_store', 'log_store_result', log_store_type='s3_assume',
                   log_store_bucket=f'portkey-logs-{s}', log_store_release_name=f'pk-{s}', log_store_region=REGION,
                   log_store_oidc_issuer_url=f'https://oidc.eks.{REGION}.amazonaws.com/id/ABC{s}/'))
     trust = aws['iam'].get_role(RoleName=f'pk-{s}-localhost-log-store')['Role']['AssumeRolePolicyDocument']
     trust = json.loads(trust) if isinstance(trust, str) else trust
     assert trust['Statement'][0]['Principal']['Federated'] == \
         f'arn:aws:iam::{account}:oidc-provider/oidc.eks.{REGION}.amazonaws.com/id/ABC{s}'
-    assert run.fact().endswith(f':role/pk-{s}-localhost-log-store')
+    assert run.fact()['role_arn'].endswith(f':role/pk-{s}-localhost-log-store')
     # s3 (static keys): no role, empty fact
-    run = ok(role(backends, 'log_store', 'log_store_role_arn', log_store_type='s3',
+    run = ok(role(backends, 'log_store', 'log_store_result', log_store_type='s3',
                   log_store_bucket=f'portkey-logs-{s}', log_store_release_name=f'pk-{s}', log_store_region=REGION))
-    assert run.fact() == ''
-    run = role(backends, 'log_store', 'log_store_role_arn', log_store_type='s3_assume', log_store_bucket=f'b-{s}')
+    assert run.fact()['role_arn'] == ''
+    run = role(backends, 'log_store', 'log_store_result', log_store_type='s3_assume', log_store_bucket=f'b-{s}')
     assert run.rc != 0 and 'portkey_log_store_aws.oidc_provider_arn: mode s3_assume needs' in run.output
 
 
@@ -557,11 +557,11 @@ def test_vpc_peering_create_idempotent_teardown(backends, aws):
                       for r in table['Routes'])
 
     before = aws_state(aws)
-    ok(role(backends, 'vpc_peering', 'vpc_peering_connection_id', check=True, **base))
+    ok(role(backends, 'vpc_peering', 'vpc_peering_result', check=True, **base))
     assert aws_state(aws) == before
 
-    run = ok(role(backends, 'vpc_peering', 'vpc_peering_connection_id', **base))
-    pcx = run.fact()
+    run = ok(role(backends, 'vpc_peering', 'vpc_peering_result', **base))
+    pcx = run.fact()['connection_id']
     assert pcx.startswith('pcx-') and run.changed == 4  # request, accept, route, rule
     status = ec2.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx])['VpcPeeringConnections'][0]
     assert status['Status']['Code'] == 'active'
@@ -569,16 +569,16 @@ def test_vpc_peering_create_idempotent_teardown(backends, aws):
     desc = f'portkey_ai.gateway:pk-{s}:vpc-peering'
     assert sg_rules(ec2, sg) == {(22, '10.0.0.0/8', 'ssh'), (8787, '10.99.0.0/16', desc)}
 
-    ok(role(backends, 'vpc_peering', 'vpc_peering_connection_id', **base), changed=0)
+    ok(role(backends, 'vpc_peering', 'vpc_peering_result', **base), changed=0)
 
-    run = ok(role(backends, 'vpc_peering', 'vpc_peering_connection_id', vpc_peering_state='absent', **base),
+    run = ok(role(backends, 'vpc_peering', 'vpc_peering_result', vpc_peering_state='absent', **base),
              changed=3)
-    assert run.fact() == ''
+    assert run.fact()['connection_id'] == ''
     assert routes() == sorted([('0.0.0.0/0', igw), ('10.50.0.0/16', 'local')])
     assert sg_rules(ec2, sg) == {(22, '10.0.0.0/8', 'ssh')}
     status = ec2.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx])['VpcPeeringConnections'][0]
     assert status['Status']['Code'] == 'deleted'
-    ok(role(backends, 'vpc_peering', 'vpc_peering_connection_id', vpc_peering_state='absent', **base), changed=0)
+    ok(role(backends, 'vpc_peering', 'vpc_peering_result', vpc_peering_state='absent', **base), changed=0)
 
 
 def test_vpc_peering_route_conflict_is_refused(backends, aws):
@@ -589,7 +589,7 @@ def test_vpc_peering_route_conflict_is_refused(backends, aws):
     igw = ec2.create_internet_gateway()['InternetGateway']['InternetGatewayId']
     ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
     ec2.create_route(RouteTableId=rtb, DestinationCidrBlock='10.98.0.0/16', GatewayId=igw)
-    run = role(backends, 'vpc_peering', 'vpc_peering_connection_id', vpc_peering_vpc_id=vpc,
+    run = role(backends, 'vpc_peering', 'vpc_peering_result', vpc_peering_vpc_id=vpc,
                vpc_peering_peer_vpc_id=peer_vpc, vpc_peering_peer_cidr='10.98.0.0/16',
                vpc_peering_route_table_ids=[rtb], vpc_peering_region=REGION)
     assert run.rc != 0 and 'refusing to replace existing routes' in run.output
@@ -624,9 +624,9 @@ def test_summary_shows_what_portkey_needs_for_private_link(tmp_path):
     link = {'service_name': 'com.amazonaws.vpce.us-east-1.vpce-svc-0abc', 'region': REGION, 'port': 8787,
             'connections': [{'vpc_endpoint_id': 'vpce-1', 'owner': '299329113195', 'state': 'pendingAcceptance'}]}
     hosts = {'c1': {'ansible_connection': 'local', 'ansible_python_interpreter': str(VENV_BIN / 'python'),
-                    'portkey_outcome': {'status': 'healthy', 'msg': ''}, 'private_link_result': link},
+                    'rollout_result': {'status': 'healthy', 'msg': ''}, 'private_link_result': link},
              'c2': {'ansible_connection': 'local', 'ansible_python_interpreter': str(VENV_BIN / 'python'),
-                    'portkey_outcome': {'status': 'healthy', 'msg': ''},
+                    'rollout_result': {'status': 'healthy', 'msg': ''},
                     'private_link_result': dict(link, connections=None)}}
     inventory = tmp_path / 'hosts.yml'
     inventory.write_text(yaml.safe_dump({'all': {'children': {'portkey_gateways': {'hosts': hosts}}}}))

@@ -17,7 +17,9 @@ and cluster-scoped paths (the log is not cleared: other tests may share the lab)
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
+import re
 import stat
 from pathlib import Path
 
@@ -25,7 +27,7 @@ import pytest
 import yaml
 
 from conftest import (
-    VENV_BIN, Lab, PlaybookRun, current_chart_copy, lab_vars, run_playbook, uninstall_releases, write_inventory,
+    ROOT, VENV_BIN, Lab, PlaybookRun, current_chart_copy, lab_vars, run_playbook, uninstall_releases, write_inventory,
 )
 
 GENERATIONS = ['1.0', '1.7']
@@ -198,7 +200,8 @@ class Deploy:
     def converge(self) -> PlaybookRun:
         def step():
             names = list(self.hosts)
-            result = self.run('converge', 'site.yml', names)
+            # site.yml plus one debug task per cluster reporting its role results' keys (test 1b)
+            result = self.run('converge', 'tests/integration/playbooks/site_results.yml', names)
             assert result.rc == 0, describe(result)
             self.snapshot('converge', names)
             return result
@@ -307,6 +310,38 @@ def test_site_converges_and_rerun_is_a_noop(deploy, lab, generation):
     # the objects the extras manage exist (so "no write" is not "nothing managed")
     assert lab.get(f'/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets/{release}-gateway')
     assert lab.get(f'/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies/allow-all-egress')
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 1b. the converge run's role results have the keys docs/dev/contracts.md "Role results" documents
+
+# Ansible's own result keys, and the file attributes chart_source returns for its `path`
+RESULT_BASE_KEYS = {'changed', 'failed', 'msg', 'warnings', 'deprecations', 'diff', 'skipped',
+                    'uid', 'gid', 'owner', 'group', 'mode', 'size', 'state'}
+
+
+def _documented_role_results() -> dict[str, set[str]]:
+    spec = importlib.util.spec_from_file_location('test_role_results', ROOT / 'tests' / 'unit' / 'test_role_results.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.documented()
+
+
+def test_role_results_match_the_contract(deploy):
+    converge = deploy.converge()
+    reports = re.findall(r'ROLE_RESULTS (.*?) END_ROLE_RESULTS', re.sub(r'\n\s+', ' ', converge.stdout), re.S)
+    assert len(reports) == len(deploy.hosts), describe(converge)
+    documented = _documented_role_results()
+    seen = set()
+    for report in reports:
+        for name, keys in json.loads(report).items():
+            seen.add(name)
+            extra = set(keys) - documented[name] - RESULT_BASE_KEYS
+            assert not extra, f'{name} has keys contracts.md does not document: {sorted(extra)}'
+            # the keys each role sets itself are always there
+            if name in ('rollout_result', 'network_policy_result'):
+                assert documented[name] <= set(keys), (name, keys)
+    assert {'preflight_result', 'chart_source_result', 'gateway_result', 'verify_result', 'rollout_result'} <= seen
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -20,16 +20,16 @@ TLS = {'service.beta.kubernetes.io/aws-load-balancer-ssl-cert': 'arn:aws:acm:us-
 def test_summary_endpoint_warnings_and_reasons(tmp_path):
     base = {'ansible_connection': 'local', 'ansible_python_interpreter': str(VENV_BIN / 'python')}
     hosts = {
-        'east': {**base, 'portkey_outcome': {'status': 'healthy', 'msg': ''}, 'verify_gateway': VERIFIED,
+        'east': {**base, 'rollout_result': {'status': 'healthy', 'msg': ''}, 'verify_result': VERIFIED,
                  'lb_security_group_result': LB, 'portkey_service': {'annotations': TLS},
-                 'gateway_values': {'warnings': ['portkey_image.tag 1.11.4 is older than the chart 1.7.7']}},
-        'west': {**base, 'portkey_outcome': {'status': 'unhealthy', 'task': 'Verify',
-                                             'msg': '0/3 gateway pods Ready; GET /v1/health -> 503'},
-                 'verify_gateway': {**VERIFIED, 'healthy': False},
-                 # chart 1.0.x: gateway_release returns its secrets warning for the summary (not an Ansible warning)
-                 'gateway_release': {'warnings': [],
-                                     'secrets_warning': 'chart 1.0.x cannot reference an existing Secret'}},
-        'south': {**base, 'portkey_outcome': {'status': 'failed', 'task': 'Deploy the release', 'msg': 'helm timed out'}},
+                 'gateway_result': {'warnings': ['portkey_image.tag 1.11.4 is older than the chart 1.7.7']}},
+        'west': {**base, 'rollout_result': {'status': 'unhealthy', 'task': 'Verify',
+                                            'msg': '0/3 gateway pods Ready; GET /v1/health -> 503'},
+                 'verify_result': {**VERIFIED, 'healthy': False},
+                 # chart 1.0.x: gateway_result carries the secrets warning for the summary (not an Ansible warning)
+                 'gateway_result': {'warnings': [],
+                                    'secrets_warning': 'chart 1.0.x cannot reference an existing Secret'}},
+        'south': {**base, 'rollout_result': {'status': 'failed', 'task': 'Deploy the release', 'msg': 'helm timed out'}},
     }
     inventory = write_inventory(tmp_path / 'inventory.yml', hosts)
     run = run_playbook('playbooks/summary.yml', inventory, env={'ANSIBLE_SHOW_CUSTOM_STATS': '1', 'ANSIBLE_CALLBACK_RESULT_FORMAT': 'json'})
