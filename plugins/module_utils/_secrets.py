@@ -31,12 +31,11 @@ from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import 
     redaction_marker,
     url_credentials,
 )
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._objects import MANAGED_BY, MANAGED_BY_LABEL
 
 MODES = ("owned", "existing", "external", "values")
 REFERENCE_MODES = ("owned", "existing", "external")
 SECRET_CHECKSUM_ANNOTATION = "portkey.ai/secret-checksum"
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-MANAGED_BY = "portkey_ai.gateway"
 RELEASE_LABEL = "portkey.ai/release"
 LEGACY_WARNING = ("chart 1.0.x cannot reference an existing Secret: the secrets (client auth key, store keys, registry "
                   "password) stay in the chart values and so in every Helm release record of %s; upgrade to chart "

@@ -31,6 +31,8 @@ from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import 
     yaml,
 )
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._chart import chart_defaults, load_chart
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._objects import (
+    GATEWAY_PORT, SELECTOR_LABELS, gateway_label_selector)
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._secrets import (
     MODES as SECRET_MODES,
     SECRET_CHECKSUM_ANNOTATION,
@@ -47,13 +49,9 @@ DEFAULT_CHART_NAME = "gateway"
 DOCKER_HUB_REGISTRY = "https://index.docker.io/v1/"
 DEFAULT_PULL_SECRET = "portkeyenterpriseregistrycredentials"
 PRIVATE_IMAGE = "docker.io/portkeyai/gateway_enterprise"
-LEGACY_PORT = 8787
 ENV_CHECKSUM_ANNOTATION = "portkey.ai/env-checksum"
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 ZONE_KEY = "topology.kubernetes.io/zone"
-NAME_LABEL = "app.kubernetes.io/name"
-INSTANCE_LABEL = "app.kubernetes.io/instance"
-COMPONENT_LABEL = "app.kubernetes.io/component"
 IN_CLUSTER_REDIS_URL = "redis://redis:6379"
 # Runbook sizing: t4g.medium nodes are 2 vCPU / 4 GiB.
 DEFAULT_RESOURCES = {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
@@ -652,7 +650,7 @@ def _port_rules(build, env):
         return
     if not port.isdigit() or not 0 < int(port) < 65536:
         build.error(build.env_var("PORT"), "expected a port number, got %r" % port)
-    elif build.generation == "1.0" and int(port) != LEGACY_PORT:
+    elif build.generation == "1.0" and int(port) != GATEWAY_PORT:
         build.error(build.env_var("PORT"), "chart 1.0.x probes the hard-coded port 8787, so the gateway must "
                     "listen on 8787; remove PORT or set it to \"8787\"")
 
@@ -833,7 +831,7 @@ def _replica_values(build):
 
 def _service_values(build, env):
     service = build.section("service")
-    result = {"type": service.get("type", "LoadBalancer"), "port": service.get("port", LEGACY_PORT)}
+    result = {"type": service.get("type", "LoadBalancer"), "port": service.get("port", GATEWAY_PORT)}
     annotations = dict(service.get("annotations") or {})
     settings, problems = _lb.load_balancer_settings(build.get("load_balancer", {}), build.get("private_link", {}))
     for var, problem in problems:
@@ -842,7 +840,7 @@ def _service_values(build, env):
         if result["type"] != "LoadBalancer":
             build.error("portkey_service.type", "is %s, but %s / %s need a Service of type LoadBalancer"
                         % (result["type"], _lb.LB_VAR, _lb.PL_VAR))
-        container_port = env.get("PORT", LEGACY_PORT) if build.generation != "1.0" else LEGACY_PORT
+        container_port = env.get("PORT", GATEWAY_PORT) if build.generation != "1.0" else GATEWAY_PORT
         for key, value in _lb.service_annotations(settings, result["port"], container_port).items():
             if annotations.get(key, value) != value:
                 build.error("portkey_service.annotations.%s" % key, "%r differs from %r, which %s sets; remove the "
@@ -902,12 +900,6 @@ def _autoscaling_values(build):
     return {"autoscaling": result}
 
 
-def _gateway_selector(name, release):
-    """Gateway pods only: the dataservice pods carry the same name/instance labels plus a component label."""
-    return {"matchLabels": {NAME_LABEL: name, INSTANCE_LABEL: release},
-            "matchExpressions": [{"key": COMPONENT_LABEL, "operator": "DoesNotExist"}]}
-
-
 def _with_anti_affinity(build, affinity, term):
     """``affinity`` plus a preferred podAntiAffinity term (the user's own terms are kept)."""
     anti = affinity.setdefault("podAntiAffinity", {})
@@ -930,7 +922,7 @@ def _scheduling_values(build, name, release):
     affinity = build.get("affinity", {})
     ha = build.section("high_availability")
     if ha.get("zone_spread"):
-        selector = _gateway_selector(name, release)
+        selector = gateway_label_selector(name, release)
         topology_key = ha.get("topology_key", ZONE_KEY)
         if build.generation == "1.7":
             result["topologySpreadConstraints"] = [{
@@ -977,7 +969,7 @@ def _pod_metadata_values(build):
             build.error("portkey_pod_annotations.%s" % owned, "is set by the collection (it restarts "
                         "pods when the environment changes); remove it")
     labels = build.get("pod_labels", {})
-    for label in (NAME_LABEL, INSTANCE_LABEL):
+    for label in SELECTOR_LABELS:
         if label in labels:
             build.error("portkey_pod_labels.%s" % label, "is a selector label owned by the chart; remove it")
     if annotations:
@@ -1013,7 +1005,7 @@ def _check_final(build, values, env):
                     "annotation that restarts pods on every upgrade; remove it (pods restart when the environment "
                     "changes through the %s annotation)" % ENV_CHECKSUM_ANNOTATION)
     port = _lookup(values, ("service", "port"))
-    if build.generation == "1.0" and port != LEGACY_PORT:
+    if build.generation == "1.0" and port != GATEWAY_PORT:
         build.error(build.extra_var(("service", "port"), "portkey_service.port"),
                     "chart 1.0.x uses service.port as the container port and probes the hard-coded port 8787, so it "
                     "must stay 8787 (got %r); remove it, or use chart 1.7.x for another Service port" % (port,))
