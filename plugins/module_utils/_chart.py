@@ -41,7 +41,8 @@ import shutil
 import tarfile
 import tempfile
 
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError, redact_url, yaml
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError, yaml
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._redact import redact_url, redact_url_error
 
 SHA_RE = re.compile(r"^[0-9a-fA-F]{7,40}$")
 SEMVER_RE = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+([0-9A-Za-z.-]+))?$")
@@ -380,7 +381,15 @@ def _extract_tree(git, repo, commit, git_path, dest):
 
 
 def git_source(url, ref, git_path, cache_dir, git, check_mode=False):
-    """The chart at ``url``@``ref``:``git_path``. Returns the chart dict plus commit, ref_kind, changed, warnings."""
+    """The chart at ``url``@``ref``:``git_path``. Returns the chart dict plus commit, ref_kind, changed, warnings.
+    Errors never show the credentials of ``url``."""
+    try:
+        return _git_source(url, ref, git_path, cache_dir, git, check_mode)
+    except PortkeyError as exc:
+        raise redact_url_error(exc)
+
+
+def _git_source(url, ref, git_path, cache_dir, git, check_mode):
     if not ref:
         raise PortkeyError("portkey_chart_git_ref (git_ref) is required for source git: pin a tag or commit "
                            "of %s" % url)
@@ -427,7 +436,15 @@ def git_source(url, ref, git_path, cache_dir, git, check_mode=False):
 # ---------------------------------------------------------------------------------------------------------------
 
 def repo_source(repo_url, chart_name, chart_version, cache_dir, helm, check_mode=False):
-    """``helm pull --repo`` into the cache; a cached exact version needs no network."""
+    """``helm pull --repo`` into the cache; a cached exact version needs no network. Errors never show the
+    credentials of ``repo_url``."""
+    try:
+        return _repo_source(repo_url, chart_name, chart_version, cache_dir, helm, check_mode)
+    except PortkeyError as exc:
+        raise redact_url_error(exc)
+
+
+def _repo_source(repo_url, chart_name, chart_version, cache_dir, helm, check_mode):
     if not chart_version:
         raise PortkeyError("portkey_chart_version (chart_version) is required for source repo: pin the version "
                            "of chart %s from %s" % (chart_name, repo_url))

@@ -26,7 +26,8 @@ import json
 import os
 import re
 
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError, redact_url
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._redact import redact_url
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._values import GENERATIONS
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._values import INPUTS as VALUE_INPUTS
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._values import build_values, variable

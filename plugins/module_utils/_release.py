@@ -30,12 +30,13 @@ import stat
 import tempfile
 import time
 
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import (
-    PortkeyError, redact, redaction_marker, values_secret_values, yaml,
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError, deep_merge, yaml
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._redact import (
+    redact, redact_docs, redact_values, redacted_view, values_secret_values,
 )
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._helm import PENDING_STATES, HelmError, error_text
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._secrets import (
-    LEGACY_WARNING as LEGACY_SECRETS_WARNING, data_checksum, decoded_data, owned_secrets, redacted_view,
+    LEGACY_WARNING as LEGACY_SECRETS_WARNING, data_checksum, decoded_data, owned_secrets,
     secret_changes,
 )
 
@@ -102,16 +103,6 @@ def canonical_docs(docs):
     return sorted(normal, key=_doc_key)
 
 
-def _secret_marker(value, encoded):
-    text = value if isinstance(value, str) else json.dumps(value)
-    if encoded:
-        try:
-            text = base64.b64decode(text, validate=True).decode("utf-8")
-        except (binascii.Error, ValueError, UnicodeDecodeError):
-            pass
-    return redaction_marker(text)
-
-
 def secret_diffs(secret_plan):
     """One diff per owned Secret created, changed or deleted: key names and <redacted sha256:...> markers only."""
     diffs = []
@@ -129,20 +120,6 @@ def secret_diffs(secret_plan):
     return diffs
 
 
-def redact_docs(docs, secret_values):
-    """Every ``data``/``stringData`` value of kind Secret -> ``<redacted sha256:XXXXXXXX>`` (of the decoded
-    value), then any known secret value anywhere via redact()."""
-    out = []
-    for doc in docs:
-        doc = copy.deepcopy(doc)
-        if doc.get("kind") == "Secret":
-            for field, encoded in (("data", True), ("stringData", False)):
-                if isinstance(doc.get(field), dict):
-                    doc[field] = dict((k, _secret_marker(v, encoded)) for k, v in doc[field].items())
-        out.append(doc)
-    return redact(out, secret_values)
-
-
 def docs_text(docs):
     """A stable YAML text of documents (for diffs)."""
     parts = []
@@ -156,17 +133,6 @@ def docs_text(docs):
 # ---------------------------------------------------------------------------------------------------------------
 # values
 # ---------------------------------------------------------------------------------------------------------------
-
-def merge_values(base, override):
-    """Helm's merge of -f files: maps merge recursively, anything else in ``override`` replaces."""
-    result = copy.deepcopy(base) if isinstance(base, dict) else {}
-    for key, value in (override or {}).items():
-        if isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = merge_values(result[key], value)
-        else:
-            result[key] = copy.deepcopy(value)
-    return result
-
 
 def normalise(obj):
     """JSON round trip: what helm stores (ints and floats compare equal, tuples become lists)."""
@@ -186,40 +152,6 @@ def load_values_file(path):
     if not isinstance(doc, dict):
         raise PortkeyError("values_files: %s must hold a YAML mapping" % path)
     return doc
-
-
-def redact_values(values, secret_values, secret_paths=()):
-    """Values with every secret (by value, and by path for values of an older revision) redacted."""
-    values = copy.deepcopy(values)
-    for path in secret_paths or ():
-        _redact_path(values, path)
-    return redact(values, secret_values)
-
-
-def _redact_path(doc, path):
-    """Replace the string at a dotted path (``environment.data.X``, ``imageCredentials[0].password``)."""
-    node = doc
-    tokens = []
-    for part in path.split("."):
-        while "[" in part:
-            head, rest = part.split("[", 1)
-            if head:
-                tokens.append(head)
-            idx, part = rest.split("]", 1)
-            tokens.append(int(idx))
-        if part:
-            tokens.append(part)
-    for token in tokens[:-1]:
-        try:
-            node = node[token]
-        except (KeyError, IndexError, TypeError):
-            return
-    last = tokens[-1] if tokens else None
-    try:
-        if isinstance(node[last], str):
-            node[last] = redaction_marker(node[last])
-    except (KeyError, IndexError, TypeError):
-        return
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -527,7 +459,7 @@ class ReleaseManager(object):
         for path in self.req.values_files:
             doc = load_values_file(path)
             self.add_secrets(values_secret_values(doc))
-            values = merge_values(values, doc)
+            values = deep_merge(values, doc)
         return vr, normalise(values), paths
 
     def _write_values(self, tmpdir, values):

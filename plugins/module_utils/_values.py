@@ -26,10 +26,12 @@ from collections import namedtuple
 from ansible_collections.portkey_ai.gateway.plugins.module_utils import _lb
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import (
     PortkeyError,
-    secret_paths,
-    secret_values_of,
+    deep_merge,
+    render_yaml,
+    scalar_text,
     yaml,
 )
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._redact import secret_paths, secret_values_of
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._chart import chart_defaults, load_chart
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._objects import (
     GATEWAY_PORT, SELECTOR_LABELS, gateway_label_selector)
@@ -142,15 +144,6 @@ def _got(value, secret=False):
         return "a %s" % kind
     text = repr(value)
     return "%s (%s)" % (text if len(text) <= 40 else text[:37] + "...", kind)
-
-
-def scalar_text(value):
-    """The string an environment/annotation value becomes: booleans lowercased, numbers in decimal."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (str, int, float)):
-        return str(value)
-    return None
 
 
 def _string(value, secret=False):
@@ -390,22 +383,6 @@ def read_chart(chart_path):
                            % exc.msg, errors=exc.errors)
     return {"name": chart["chart_name"], "version": chart["chart_version"], "app_version": chart["app_version"] or "",
             "defaults": chart_defaults(folder)}
-
-
-def deep_merge(base, override):
-    """A new dict: dicts merged recursively, everything else (lists too) replaced by ``override``."""
-    merged = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(merged.get(key), dict) and isinstance(value, dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
-def render_yaml(values):
-    """Canonical YAML (sorted keys, block style): the file content and the checksum input."""
-    return yaml.safe_dump(values, default_flow_style=False, sort_keys=True, allow_unicode=True, width=4096)
 
 
 def env_checksum(env_data):

@@ -161,7 +161,8 @@ cache_dir:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError, redact_url, require_yaml, url_credentials
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError, require_yaml
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._redact import redact_url, url_credentials
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._chart import (
     DEFAULT_CHART_NAME, DEFAULT_GIT_PATH, DEFAULT_GIT_URL, DEFAULT_REPO_URL, Git,
     default_cache_dir, git_source, path_source, repo_source,

@@ -300,12 +300,14 @@ from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import 
     PortkeyError,
     check_private_parent,
     read_text,
-    redact,
+    render_yaml,
     require_yaml,
-    secret_values_of,
-    values_secret_values,
     write_private_file,
-    yaml,
+)
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._redact import (
+    redact,
+    redacted_yaml_text,
+    secret_values_of,
 )
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._values import (
     DEFAULT_NAMESPACE,
@@ -314,7 +316,6 @@ from ansible_collections.portkey_ai.gateway.plugins.module_utils._values import 
     INPUTS,
     build_values,
     read_chart,
-    render_yaml,
 )
 
 LOOSE = dict(type="raw")
@@ -345,17 +346,6 @@ def argument_spec():
         dest=dict(type="path"),
     )
     return spec
-
-
-def redacted_yaml_of_file(text, secrets):
-    """The existing file as redacted YAML text: its own secrets (e.g. a rotated key) are found by key."""
-    if text is None:
-        return ""
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return "# the existing file is not valid YAML; its content is not shown\n"
-    return render_yaml(redact(doc, set(secrets) | values_secret_values(doc)))
 
 
 def _needs_chmod(path):
@@ -400,7 +390,7 @@ def ensure_values(module):
     )
     if module._diff:
         result["diff"] = dict(
-            before=redacted_yaml_of_file(before, built.secret_values) if dest else after_redacted,
+            before=redacted_yaml_text(before, built.secret_values) if dest else after_redacted,
             after=after_redacted,
             before_header=dest or "values",
             after_header=dest or "values",

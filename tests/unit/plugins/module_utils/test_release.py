@@ -10,14 +10,13 @@ import sys
 
 import pytest
 
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import redaction_marker
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._redact import redact_docs, redact_values, redaction_marker
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._helm import Helm
 
 sys.path.insert(0, os.path.dirname(__file__))
 from test_helm import run_command  # noqa: E402
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._release import (
-    compare, last_deployed_revision, merge_values, objects_from_manifest, pending_message, redact_docs,
-    redact_values, release_docs, release_info,
+    compare, last_deployed_revision, objects_from_manifest, pending_message, release_docs, release_info,
 )
 
 BIN = os.path.dirname(sys.executable)
@@ -155,11 +154,6 @@ def test_redact_values_by_path_and_value():
     assert out["environment"]["data"]["LOG"] == "x %s y" % redaction_marker("new-secret")
     assert out["imageCredentials"][0]["password"] == redaction_marker("pw-old")
     assert values["imageCredentials"][0]["password"] == "pw-old"  # input untouched
-
-
-def test_merge_values_like_helm():
-    base = {"a": {"b": 1, "c": [1, 2]}, "d": 1}
-    assert merge_values(base, {"a": {"c": [3]}, "e": None}) == {"a": {"b": 1, "c": [3]}, "d": 1, "e": None}
 
 
 def test_release_info():

@@ -12,7 +12,8 @@ import stat
 
 import pytest
 
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError, redaction_marker
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._redact import redaction_marker
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._release import (
     ReleaseManager, ReleaseRequest, record_document, record_file_name, write_record,
 )

@@ -12,17 +12,17 @@ import re
 
 import pytest
 
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError, redact
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import render_yaml
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._redact import redact
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._secrets import data_checksum
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._values import (
     DEFAULT_RESOURCES,
     build_values,
-    deep_merge,
     detect_generation,
     env_checksum,
     helm_fullname,
     read_chart,
-    render_yaml,
 )
 
 CLIENT_AUTH = "ck-0123456789abcdef0123"
@@ -577,13 +577,3 @@ def test_secret_values_and_paths():
 
 
 # --- helpers -------------------------------------------------------------------------------------------------------
-def test_deep_merge_merges_dicts_and_replaces_lists():
-    base_doc = {"a": {"b": 1, "c": [1, 2]}, "d": 1}
-    merged = deep_merge(base_doc, {"a": {"c": [3], "e": {"f": 1}}, "d": {"x": 1}})
-    assert merged == {"a": {"b": 1, "c": [3], "e": {"f": 1}}, "d": {"x": 1}}
-    assert base_doc == {"a": {"b": 1, "c": [1, 2]}, "d": 1}
-
-
-def test_render_yaml_is_canonical_and_keeps_strings_quoted():
-    text = render_yaml({"b": {"y": "true", "x": "8787"}, "a": 1})
-    assert text == "a: 1\nb:\n  x: '8787'\n  y: 'true'\n"
