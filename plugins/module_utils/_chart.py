@@ -42,6 +42,9 @@ import tarfile
 import tempfile
 
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError, yaml
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._private_files import (
+    is_shared, make_private_dir, replace_private, tighten_dir,
+)
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._redact import redact_url, redact_url_error
 
 SHA_RE = re.compile(r"^[0-9a-fA-F]{7,40}$")
@@ -157,16 +160,15 @@ def cache_error(what, path, exc):
 def ensure_private_dir(path):
     """Create ``path`` 0700 (parents too). An existing dir must belong to us; it is tightened to 0700."""
     try:
-        os.makedirs(path, 0o700, exist_ok=True)
-        st = os.stat(path)
+        st = make_private_dir(path)
     except OSError as exc:
         raise cache_error("create the directory", path, exc)
     if st.st_uid != os.getuid():
         raise PortkeyError("chart cache directory %s belongs to uid %d, not to this user (uid %d); %s"
                            % (path, st.st_uid, os.getuid(), CACHE_HINT))
-    if st.st_mode & 0o077:
+    if is_shared(st.st_mode):
         try:
-            os.chmod(path, 0o700)
+            tighten_dir(path)
         except OSError as exc:
             raise cache_error("make private (chmod 0700)", path, exc)
     return path
@@ -222,10 +224,7 @@ def install_entry(tmp, entry):
     """Rename the completed folder ``tmp`` to ``entry``, then write its content hash beside it (last)."""
     try:
         os.replace(tmp, entry)
-        fd, marker_tmp = tempfile.mkstemp(dir=os.path.dirname(entry), prefix=".marker-")
-        with os.fdopen(fd, "w") as handle:
-            handle.write(tree_digest(entry) + "\n")
-        os.replace(marker_tmp, _marker(entry))
+        replace_private(_marker(entry), tree_digest(entry) + "\n", prefix=".marker-")
     except OSError as exc:
         raise cache_error("write the entry", entry, exc)
 
@@ -257,10 +256,7 @@ def write_selected(folder, data):
     """selected.json of a cache folder; URLs are kept without their credentials (a token never lands on disk)."""
     data = dict((key, redact_url(value)) for key, value in data.items())
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".selected-")
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, sort_keys=True)
-        os.replace(tmp, os.path.join(folder, "selected.json"))
+        replace_private(os.path.join(folder, "selected.json"), json.dumps(data, sort_keys=True), prefix=".selected-")
     except OSError as exc:
         raise cache_error("write", os.path.join(folder, "selected.json"), exc)
 

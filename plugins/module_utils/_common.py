@@ -12,9 +12,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
-import os
-import stat
-import tempfile
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
@@ -74,57 +71,3 @@ def deep_merge(base, override):
         else:
             merged[key] = copy.deepcopy(value)
     return merged
-
-
-def check_private_parent(path, var="dest"):
-    """Errors for a parent directory that other users could write to (a secret file must not live there)."""
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.exists(parent):
-        return []
-    if not os.path.isdir(parent):
-        return ["%s: parent %s is not a directory; choose a path in a private directory" % (var, parent)]
-    mode = os.stat(parent).st_mode
-    if mode & (stat.S_IWGRP | stat.S_IWOTH):
-        return ["%s: parent directory %s is group/world-writable (mode %s); the values file holds secrets, "
-                "so write it to a private directory (chmod 0700 %s, or another dest)"
-                % (var, parent, oct(stat.S_IMODE(mode)), parent)]
-    if os.path.isdir(path):
-        return ["%s: %s is a directory; give a file path" % (var, path)]
-    return []
-
-
-def read_text(path):
-    """The file's text, or None when it does not exist."""
-    try:
-        with open(path, "rb") as handle:
-            return handle.read().decode("utf-8", "replace")
-    except (IOError, OSError) as exc:
-        if not os.path.exists(path):
-            return None
-        raise PortkeyError("cannot read %s: %s" % (path, exc))
-
-
-def write_private_file(path, text):
-    """Write ``text`` to ``path`` atomically with mode 0600, creating a missing parent directory 0700.
-
-    The caller checked the parent with check_private_parent. Returns nothing; raises PortkeyError.
-    """
-    parent = os.path.dirname(os.path.abspath(path))
-    try:
-        if not os.path.exists(parent):
-            os.makedirs(parent, 0o700)
-            os.chmod(parent, 0o700)
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=".portkey-values-", suffix=".tmp")
-    except (IOError, OSError) as exc:
-        raise PortkeyError("cannot create a file in %s: %s" % (parent, exc))
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o600)
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except (IOError, OSError) as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise PortkeyError("cannot write %s: %s" % (path, exc))

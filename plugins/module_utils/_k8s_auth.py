@@ -36,6 +36,7 @@ except ImportError:
     HAS_KUBERNETES = False
 
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._private_files import open_new_private
 
 # The spec of every cluster module. lb_security_group is an AWS module too, whose common options already have a
 # ``validate_certs`` (for AWS); there the Kubernetes one is named ``k8s_validate_certs`` (see k8s_auth_spec()).
@@ -161,8 +162,7 @@ class K8sAuth(object):
         tmpdir = tempfile.mkdtemp(prefix="portkey-kube-")
         try:
             path = os.path.join(tmpdir, "kubeconfig")
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
+            with open_new_private(path) as handle:
                 json.dump(self.kubeconfig_doc(), handle)
             yield dict(kubeconfig=path, context=None, global_args=[], env={})
         finally:

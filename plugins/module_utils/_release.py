@@ -31,6 +31,7 @@ import tempfile
 import time
 
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError, deep_merge, yaml
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._private_files import is_shared, make_private_dir, open_new_private
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._redact import (
     redact, redact_docs, redact_values, redacted_view, values_secret_values,
 )
@@ -306,26 +307,24 @@ def write_record(record_dir, doc, now):
     warnings = []
     record_dir = os.path.abspath(os.path.expanduser(record_dir))
     try:
-        if not os.path.isdir(record_dir):
-            os.makedirs(record_dir, 0o700)
-            os.chmod(record_dir, 0o700)
-        elif stat.S_IMODE(os.stat(record_dir).st_mode) & 0o077:
+        existed = os.path.isdir(record_dir)
+        mode = make_private_dir(record_dir).st_mode
+        if existed and is_shared(mode):
             warnings.append("record_dir %s is accessible to other users (mode %s); the records hold redacted "
                             "values only, but chmod 0700 it to keep the audit trail private"
-                            % (record_dir, oct(stat.S_IMODE(os.stat(record_dir).st_mode))))
+                            % (record_dir, oct(stat.S_IMODE(mode))))
         base = record_file_name(doc.get("record_name"), now)
         for attempt in range(100):
             path = os.path.join(record_dir, base if not attempt else base[:-5] + "-%d.json" % attempt)
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                handle = open_new_private(path)
                 break
             except OSError:
                 if not os.path.exists(path):
                     raise
         else:
             raise PortkeyError("record_dir: cannot find a free file name for %s in %s" % (base, record_dir))
-        with os.fdopen(fd, "w") as handle:
-            os.fchmod(handle.fileno(), 0o600)
+        with handle:
             json.dump(doc, handle, indent=2, sort_keys=True)
             handle.write("\n")
     except (IOError, OSError) as exc:
@@ -464,8 +463,7 @@ class ReleaseManager(object):
 
     def _write_values(self, tmpdir, values):
         path = os.path.join(tmpdir, "values.json")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
+        with open_new_private(path) as handle:
             json.dump(values, handle, sort_keys=True)
         return path
 

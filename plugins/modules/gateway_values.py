@@ -298,10 +298,13 @@ import stat
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import (
     PortkeyError,
-    check_private_parent,
-    read_text,
     render_yaml,
     require_yaml,
+)
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._private_files import (
+    PRIVATE_FILE_MODE,
+    check_private_parent,
+    read_text,
     write_private_file,
 )
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._redact import (
@@ -349,7 +352,7 @@ def argument_spec():
 
 
 def _needs_chmod(path):
-    return os.path.exists(path) and stat.S_IMODE(os.stat(path).st_mode) != 0o600
+    return os.path.exists(path) and stat.S_IMODE(os.stat(path).st_mode) != PRIVATE_FILE_MODE
 
 
 def ensure_values(module):

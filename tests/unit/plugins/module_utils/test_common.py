@@ -8,16 +8,10 @@ __metaclass__ = type
 
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import (
     PortkeyError,
-    check_private_parent,
     deep_merge,
     render_yaml,
     scalar_text,
-    write_private_file,
 )
-from ansible_collections.portkey_ai.gateway.plugins.module_utils import _common
-
-import os
-import stat
 
 import pytest
 
@@ -53,46 +47,3 @@ def test_render_yaml_is_canonical_and_keeps_strings_quoted():
 ])
 def test_scalar_text(value, text):
     assert scalar_text(value) == text
-
-
-def test_check_private_parent(tmp_path):
-    private = tmp_path / "private"
-    private.mkdir(mode=0o700)
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    shared.chmod(0o777)
-    assert check_private_parent(str(private / "values.yaml")) == []
-    assert check_private_parent(str(tmp_path / "missing" / "values.yaml")) == []
-    errors = check_private_parent(str(shared / "values.yaml"), "dest")
-    assert len(errors) == 1 and errors[0].startswith("dest: parent directory") and "world-writable" in errors[0]
-    (private / "file").write_text("x")
-    assert "is not a directory" in check_private_parent(str(private / "file" / "values.yaml"))[0]
-
-
-def test_check_private_parent_refuses_a_directory_as_dest(tmp_path):
-    (tmp_path / "d").mkdir()
-    tmp_path.chmod(0o700)
-    assert "is a directory" in check_private_parent(str(tmp_path / "d"))[0]
-
-
-def test_write_private_file_creates_0700_parent_and_0600_file(tmp_path):
-    dest = tmp_path / "new" / "values.yaml"
-    write_private_file(str(dest), "a: 1\n")
-    assert dest.read_text() == "a: 1\n"
-    assert stat.S_IMODE(dest.stat().st_mode) == 0o600
-    assert stat.S_IMODE(dest.parent.stat().st_mode) == 0o700
-    assert os.listdir(str(dest.parent)) == ["values.yaml"]
-
-
-def test_write_private_file_is_atomic(tmp_path, monkeypatch):
-    dest = tmp_path / "values.yaml"
-    dest.write_text("old\n")
-
-    def broken_replace(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(_common.os, "replace", broken_replace)
-    with pytest.raises(PortkeyError, match="cannot write"):
-        write_private_file(str(dest), "new\n")
-    assert dest.read_text() == "old\n"
-    assert os.listdir(str(tmp_path)) == ["values.yaml"]  # the temp file is gone
