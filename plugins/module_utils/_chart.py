@@ -67,15 +67,24 @@ def parse_semver(version):
     return tuple(int(x) for x in m.groups()[:3])
 
 
-def generation_for(version):
-    """'1.0' for chart 0.x and 1.0.x (helm/enterprise layout), '1.7' for 1.1 and later (Portkey-AI/helm)."""
+def generation_of(version):
+    """'1.0' for chart 0.x and 1.0.x (helm/enterprise layout), '1.7' for 1.1 and later (Portkey-AI/helm), None
+    when ``version`` is not a semantic version."""
     parsed = parse_semver(version)
     if parsed is None:
-        raise PortkeyError("chart version %r is not a semantic version (MAJOR.MINOR.PATCH)" % (version,))
+        return None
     major, minor = parsed[0], parsed[1]
     if major == 0 or (major == 1 and minor == 0):
         return "1.0"
     return "1.7"
+
+
+def generation_for(version):
+    """generation_of() of a version that must be semantic (raises PortkeyError otherwise)."""
+    generation = generation_of(version)
+    if generation is None:
+        raise PortkeyError("chart version %r is not a semantic version (MAJOR.MINOR.PATCH)" % (version,))
+    return generation
 
 
 def validate_chart_meta(meta, where):

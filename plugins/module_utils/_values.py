@@ -32,7 +32,7 @@ from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import 
     yaml,
 )
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._redact import secret_paths, secret_values_of
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._chart import chart_defaults, load_chart
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._chart import chart_defaults, generation_of, load_chart, parse_semver
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._objects import (
     GATEWAY_PORT, SELECTOR_LABELS, gateway_label_selector)
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._secrets import (
@@ -364,15 +364,6 @@ def _trunc63(name):
     return name[:63].rstrip("-")
 
 
-def detect_generation(version):
-    """'1.0' for chart 1.0.x (and 0.x portkeyenterprise), '1.7' for >= 1.1, None when unparseable."""
-    match = re.match(r"^v?([0-9]+)\.([0-9]+)", str(version or ""))
-    if not match:
-        return None
-    major, minor = int(match.group(1)), int(match.group(2))
-    return "1.0" if major == 0 or (major, minor) == (1, 0) else "1.7"
-
-
 def read_chart(chart_path):
     """name/version/app_version/defaults of a chart directory (or its Chart.yaml), read by _chart (the one reader)."""
     folder = os.path.dirname(chart_path) if os.path.basename(chart_path) == "Chart.yaml" else chart_path
@@ -485,10 +476,10 @@ def _check_unknown_inputs(build):
 def _resolve_generation(build):
     wanted = build.get("generation", "auto")
     version = build.chart.get("version")
-    detected = detect_generation(version)
+    detected = generation_of(version)
     if version is not None and detected is None:
         build.warnings.append("chart version %r is not a semantic version; generation cannot be detected" % version)
-    if version is not None and int(re.match(r"^v?([0-9]*)", version).group(1) or 0) >= 2:
+    if detected is not None and parse_semver(version)[0] >= 2:
         build.warnings.append("chart version %s is newer than the tested 1.7.x; rendering it as generation 1.7"
                               % version)
     if wanted != "auto":

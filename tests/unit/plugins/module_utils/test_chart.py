@@ -14,7 +14,7 @@ import pytest
 
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._chart import (
-    Git, default_cache_dir, generation_for, git_source, load_chart, path_source, validate_chart_meta,
+    Git, default_cache_dir, generation_for, generation_of, git_source, load_chart, path_source, validate_chart_meta,
 )
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -290,3 +290,12 @@ def test_unreachable_git_url_with_token_fails_without_it(tmp_path):
     with pytest.raises(PortkeyError, match="portkey_chart_git_url") as exc:
         git_source(url, "v1.0.7", "helm/enterprise", str(tmp_path / "cache"), Git(run_command))
     assert TOKEN not in str(exc.value) and "user" not in str(exc.value).split("127.0.0.1")[0].split("//")[-1]
+
+
+@pytest.mark.parametrize("version, generation", [
+    ("1.0.8", "1.0"), ("1.0.7", "1.0"), ("0.2.1", "1.0"), ("0.1.0", "1.0"), ("v1.0.3", "1.0"),
+    ("1.1.0", "1.7"), ("1.7.7", "1.7"), ("1.7.6-rc.1", "1.7"), ("1.10.0", "1.7"), ("2.0.0", "1.7"),
+    ("latest", None), ("", None), (None, None),
+])
+def test_generation_of(version, generation):
+    assert generation_of(version) == generation

@@ -19,7 +19,6 @@ from ansible_collections.portkey_ai.gateway.plugins.module_utils._secrets import
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._values import (
     DEFAULT_RESOURCES,
     build_values,
-    detect_generation,
     env_checksum,
     helm_fullname,
     read_chart,
@@ -400,15 +399,6 @@ def test_every_environment_value_is_a_string():
 
 
 # --- generation, names ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("version, generation", [
-    ("1.0.8", "1.0"), ("1.0.7", "1.0"), ("0.2.1", "1.0"), ("0.1.0", "1.0"), ("v1.0.3", "1.0"),
-    ("1.1.0", "1.7"), ("1.7.7", "1.7"), ("1.7.6-rc.1", "1.7"), ("1.10.0", "1.7"), ("2.0.0", "1.7"),
-    ("latest", None), ("", None), (None, None),
-])
-def test_detect_generation(version, generation):
-    assert detect_generation(version) == generation
-
-
 @pytest.mark.parametrize("chart, wanted, generation, warning", [
     ({"name": "gateway", "version": "1.0.8"}, "auto", "1.0", None),
     ({"name": "gateway", "version": "1.7.7"}, "auto", "1.7", None),
