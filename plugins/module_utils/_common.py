@@ -61,6 +61,15 @@ def render_yaml(values):
     return yaml.safe_dump(values, default_flow_style=False, sort_keys=True, allow_unicode=True, width=4096)
 
 
+def lookup(tree, path):
+    """The value at ``path`` (a sequence of keys) in nested dicts, or None when any step is missing."""
+    for key in path:
+        if not isinstance(tree, dict) or key not in tree:
+            return None
+        tree = tree[key]
+    return tree
+
+
 def deep_merge(base, override):
     """A new dict: dicts merged recursively, everything else (lists too) replaced by ``override`` (Helm's merge of
     ``-f`` files). A ``base`` that is not a dict counts as empty, a None ``override`` as nothing to merge."""

@@ -18,9 +18,6 @@ A no-op run therefore runs 3 helm processes and never ``helm upgrade``.
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
-import base64
-import binascii
-import copy
 import datetime
 import json
 import os
