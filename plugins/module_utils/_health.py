@@ -21,7 +21,8 @@ import time
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._objects import (
     COMPONENT_LABEL, NAME_LABEL, gateway_selector, gateway_service_port, lb_address)
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._release import release_docs, release_info
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._manifest import release_docs
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._release import release_info
 
 BODY_CHARS = 200
 REQUEST_TIMEOUT = 10

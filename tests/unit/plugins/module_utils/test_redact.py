@@ -17,6 +17,7 @@ from ansible_collections.portkey_ai.gateway.plugins.module_utils._redact import 
     is_secret_env_key,
     redact_docs,
     redact_url,
+    redact_values,
     redact_url_error,
     redacted_view,
     redacted_yaml_text,
@@ -188,3 +189,14 @@ def test_redacted_yaml_text_finds_the_files_own_secrets():
     assert "old-key-123" not in shown and redaction_marker("old-key-123") in shown and "plain" in shown
     assert redacted_yaml_text(None, set()) == ""
     assert "not valid YAML" in redacted_yaml_text("a: [", set())
+
+
+def test_redact_values_by_path_and_value():
+    values = {"environment": {"data": {"PORTKEY_CLIENT_AUTH": "old-secret", "LOG": "x new-secret y"}},
+              "imageCredentials": [{"password": "pw-old"}]}
+    out = redact_values(values, {"new-secret"}, ["environment.data.PORTKEY_CLIENT_AUTH",
+                                                 "imageCredentials[0].password"])
+    assert out["environment"]["data"]["PORTKEY_CLIENT_AUTH"] == redaction_marker("old-secret")
+    assert out["environment"]["data"]["LOG"] == "x %s y" % redaction_marker("new-secret")
+    assert out["imageCredentials"][0]["password"] == redaction_marker("pw-old")
+    assert values["imageCredentials"][0]["password"] == "pw-old"  # input untouched
