@@ -31,6 +31,17 @@ def require_yaml(module):
         module.fail_json(msg=missing_required_lib("PyYAML"), exception=YAML_IMPORT_ERROR)
 
 
+def exit_or_fail(module, run, adapt=None):
+    """Exit the module with the result dict ``run(module)`` returns; a PortkeyError fails it with its message, its
+    ``errors`` and its details (``adapt`` may rewrite the error first, e.g. to redact URLs)."""
+    try:
+        result = run(module)
+    except PortkeyError as exc:
+        exc = adapt(exc) if adapt else exc
+        module.fail_json(msg=str(exc), errors=exc.errors, **exc.details)
+    module.exit_json(**result)
+
+
 class PortkeyError(Exception):
     """A domain error. ``errors`` lists every problem; ``details`` become extra fail_json keys."""
 

@@ -66,6 +66,21 @@ def k8s_auth_spec(validate_certs_name="validate_certs"):
     return spec
 
 
+def aws_service_spec(**options):
+    """The argument spec of an AWS module that reads the gateway Service: state, the Service, the wait for its load
+    balancer and the Kubernetes connection (``k8s_validate_certs``), plus the module's own ``options``."""
+    spec = dict(
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        service_name=dict(type="str"),
+        namespace=dict(type="str", default="portkeyai"),
+        wait_timeout=dict(type="int", default=300),
+        wait_interval=dict(type="int", default=5),
+    )
+    spec.update(options)
+    spec.update(k8s_auth_spec(AWS_VALIDATE_CERTS_NAME))
+    return spec
+
+
 class K8sAuth(object):
     """The connection options of one module run."""
 

@@ -55,11 +55,8 @@ options:
     description: Poll until healthy and fail when not healthy within O(timeout).
     type: bool
     default: false
-  helm_binary:
-    description: helm binary, a name on PATH or a path.
-    type: str
-    default: helm
 extends_documentation_fragment:
+  - portkey_ai.gateway.attributes.helm
   - portkey_ai.gateway.k8s_auth
   - portkey_ai.gateway.k8s_auth.validate_certs
 attributes:

@@ -298,6 +298,7 @@ import stat
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import (
     PortkeyError,
+    exit_or_fail,
     render_yaml,
     require_yaml,
 )
@@ -406,10 +407,7 @@ def ensure_values(module):
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     require_yaml(module)
-    try:
-        module.exit_json(**ensure_values(module))
-    except PortkeyError as exc:
-        module.fail_json(msg=str(exc), errors=exc.errors, **exc.details)
+    exit_or_fail(module, ensure_values)
 
 
 if __name__ == "__main__":

@@ -42,16 +42,12 @@ options:
     choices: [present, absent]
     default: present
 extends_documentation_fragment:
+  - portkey_ai.gateway.attributes.plan
   - ansible.builtin.action_common_attributes
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
 attributes:
-  platform:
-    platforms: posix
-  check_mode:
-    support: full
-    details: Computes the same plan and reports it without changing anything.
   diff_mode:
     support: full
     details: Before/after lists of routes per route table.

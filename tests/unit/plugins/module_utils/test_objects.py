@@ -7,7 +7,7 @@ __metaclass__ = type
 
 import pytest
 
-from ansible_collections.portkey_ai.gateway.plugins.filter.gateway_objects import FilterModule
+from ansible_collections.portkey_ai.gateway.plugins.filter.gateway_pod_selector import FilterModule
 from ansible_collections.portkey_ai.gateway.plugins.module_utils import _objects
 
 
