@@ -45,7 +45,7 @@ from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import 
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._private_files import (
     is_shared, make_private_dir, replace_private, tighten_dir,
 )
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._redact import redact_url, redact_url_error
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._redact import redact_url, urls_redacted
 
 SHA_RE = re.compile(r"^[0-9a-fA-F]{7,40}$")
 SEMVER_RE = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+([0-9A-Za-z.-]+))?$")
@@ -385,16 +385,10 @@ def _extract_tree(git, repo, commit, git_path, dest):
         raise
 
 
+@urls_redacted
 def git_source(url, ref, git_path, cache_dir, git, check_mode=False):
     """The chart at ``url``@``ref``:``git_path``. Returns the chart dict plus commit, ref_kind, changed, warnings.
     Errors never show the credentials of ``url``."""
-    try:
-        return _git_source(url, ref, git_path, cache_dir, git, check_mode)
-    except PortkeyError as exc:
-        raise redact_url_error(exc)
-
-
-def _git_source(url, ref, git_path, cache_dir, git, check_mode):
     if not ref:
         raise PortkeyError("portkey_chart_git_ref (git_ref) is required for source git: pin a tag or commit "
                            "of %s" % url)
@@ -440,16 +434,10 @@ def _git_source(url, ref, git_path, cache_dir, git, check_mode):
 # Helm repository
 # ---------------------------------------------------------------------------------------------------------------
 
+@urls_redacted
 def repo_source(repo_url, chart_name, chart_version, cache_dir, helm, check_mode=False):
     """``helm pull --repo`` into the cache; a cached exact version needs no network. Errors never show the
     credentials of ``repo_url``."""
-    try:
-        return _repo_source(repo_url, chart_name, chart_version, cache_dir, helm, check_mode)
-    except PortkeyError as exc:
-        raise redact_url_error(exc)
-
-
-def _repo_source(repo_url, chart_name, chart_version, cache_dir, helm, check_mode):
     if not chart_version:
         raise PortkeyError("portkey_chart_version (chart_version) is required for source repo: pin the version "
                            "of chart %s from %s" % (chart_name, repo_url))

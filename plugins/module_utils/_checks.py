@@ -15,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import ipaddress
 import re
 
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import scalar_text
@@ -175,3 +176,36 @@ def organisations(value):
     if isinstance(value, list) and value:
         return ",".join(string(item) for item in value)
     return string(value)
+
+
+def shown(value):
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def parse_cidr(value, version=None):
+    """The ``ipaddress`` network of a CIDR: a network address and a prefix length without leading zeros (so
+    ``0.0.0.0/00`` cannot pass for anything but what it is), of IP ``version`` when given. Raises Invalid."""
+    text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+    if not text or "/" not in text:
+        raise Invalid("%s is not a valid CIDR; give an address and a prefix length such as 10.0.0.0/16"
+                      % shown(value))
+    address, _sep, prefix = text.partition("/")
+    if not prefix.isdigit() or (len(prefix) > 1 and prefix.startswith("0")):
+        raise Invalid("%s has an invalid prefix length %r; write it without leading zeros, e.g. %s/0 or %s/16"
+                      % (shown(value), prefix, address, address))
+    try:
+        net = ipaddress.ip_network(text, strict=True)
+    except ValueError as exc:
+        raise Invalid("%s is not a valid CIDR (%s); give a network address and prefix such as 10.0.0.0/16"
+                      % (shown(value), exc))
+    if version and net.version != version:
+        raise Invalid("%s is not an IPv%d CIDR" % (shown(value), version))
+    return net
+
+
+def is_world(net):
+    """True for a network (or CIDR text) that covers every address of its family (0.0.0.0/0, ::/0)."""
+    if isinstance(net, str):
+        net = ipaddress.ip_network(net, strict=False)
+    return net is not None and net.prefixlen == 0

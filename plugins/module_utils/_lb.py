@@ -14,10 +14,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import ipaddress
 import re
 import time
 
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._checks import Invalid, is_world, parse_cidr
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._objects import (
     GATEWAY_PORT, gateway_service_port, lb_address, normalize_hostname)
 
@@ -44,16 +44,12 @@ class LbError(Exception):
 
 
 def normalize_cidr(value, option="sources.cidrs"):
+    """(CIDR text, kind) of a source CIDR, checked by _checks.parse_cidr; raises LbError naming ``option``."""
     try:
-        net = ipaddress.ip_network(str(value).strip(), strict=True)
-    except ValueError as exc:
-        raise LbError("%s: %r is not a valid CIDR (%s); give a network address such as 44.221.117.129/32"
-                      % (option, value, exc))
+        net = parse_cidr(value)
+    except Invalid as exc:
+        raise LbError("%s: %s" % (option, exc))
     return str(net), (KIND_IPV4 if net.version == 4 else KIND_IPV6)
-
-
-def is_world(cidr):
-    return ipaddress.ip_network(cidr, strict=False).prefixlen == 0
 
 
 def desired_rules(sources, port, description, allow_world=False, world_option="allow_world"):

@@ -17,6 +17,7 @@ __metaclass__ = type
 import base64
 import binascii
 import copy
+import functools
 import hashlib
 import json
 import re
@@ -85,6 +86,17 @@ def redact_url(text):
 def redact_url_error(exc):
     """A PortkeyError like ``exc`` with the credentials of every URL in its message and errors replaced."""
     return PortkeyError(redact_url(exc.msg), errors=[redact_url(e) for e in exc.errors], **exc.details)
+
+
+def urls_redacted(func):
+    """Decorator: a PortkeyError raised by ``func`` leaves it with the credentials of its URLs replaced."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except PortkeyError as exc:
+            raise redact_url_error(exc)
+    return wrapper
 
 
 def _env_secrets(env):

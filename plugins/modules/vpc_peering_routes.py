@@ -82,7 +82,6 @@ routes_removed:
   elements: dict
 """
 
-import ipaddress
 
 try:
     import botocore
@@ -91,6 +90,7 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._checks import Invalid, parse_cidr
 
 
 def route_target(route):
@@ -139,8 +139,8 @@ def main():
     )
     p = module.params
     try:
-        cidr = str(ipaddress.ip_network(p["destination_cidr_block"], strict=True))
-    except ValueError as exc:
+        cidr = str(parse_cidr(p["destination_cidr_block"]))
+    except Invalid as exc:
         module.fail_json(msg="destination_cidr_block: %s" % exc)
     ec2 = module.client("ec2", retry_decorator=AWSRetry.jittered_backoff())
     try:

@@ -42,3 +42,29 @@ def test_a_secret_is_never_echoed():
     with pytest.raises(checks.Invalid) as exc:
         checks.secret_string(12345678)
     assert "12345678" not in str(exc.value) and "a int" in str(exc.value)
+
+
+@pytest.mark.parametrize("value, fragment", [
+    ("300.1.1.1/32", "not a valid CIDR"), ("10.0.0.300/16", "not a valid CIDR"), ("10.0.0.1/16", "host bits set"),
+    ("0.0.0.0/00", "invalid prefix length '00'"), ("10.0.0.0", "give an address and a prefix length"),
+    (True, "not a valid CIDR"), ("::/0x", "invalid prefix length"),
+])
+def test_parse_cidr_refuses_what_regexes_let_through(value, fragment):
+    with pytest.raises(checks.Invalid, match=fragment):
+        checks.parse_cidr(value)
+
+
+def test_parse_cidr_and_world():
+    assert str(checks.parse_cidr(" 44.221.117.129/32 ")) == "44.221.117.129/32"
+    assert checks.parse_cidr("::/0", version=6).prefixlen == 0
+    with pytest.raises(checks.Invalid, match="not an IPv4 CIDR"):
+        checks.parse_cidr("::/0", version=4)
+    assert checks.is_world(checks.parse_cidr("0.0.0.0/0")) and checks.is_world("::/0")
+    assert not checks.is_world("10.0.0.0/8") and not checks.is_world(None)
+
+
+def test_the_load_balancer_sources_use_the_same_cidr_rule():
+    from ansible_collections.portkey_ai.gateway.plugins.module_utils import _lb
+    with pytest.raises(_lb.LbError, match="sources.cidrs: '0.0.0.0/00' has an invalid prefix length"):
+        _lb.normalize_cidr("0.0.0.0/00")
+    assert _lb.normalize_cidr("::/0") == ("::/0", _lb.KIND_IPV6)
