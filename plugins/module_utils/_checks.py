@@ -6,8 +6,8 @@
 # private to portkey_ai.gateway: not a public API, may change in any release.
 
 """Input checks: one checker per kind of value (strings, booleans, bounded integers, choices, Kubernetes names and
-namespaces, Helm release names, IAM role ARNs, image tags, quantities, maps). A checker returns the normalized value
-or raises Invalid(problem); problems never echo a secret value.
+namespaces, Helm release names, IAM role ARNs, image tags, quantities, maps, CIDRs), the shapes of AWS ids and names,
+and Go durations. A checker returns the normalized value or raises Invalid(problem); problems never echo a secret.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -27,6 +27,17 @@ ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+$")
 IMAGE_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
 QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|Pi|Ei|M|G|T|P|E)?$")
 PERCENT = re.compile(r"^[0-9]+%$")
+# Go's time.ParseDuration, as helm's --timeout reads it (a unit is required except for 0).
+GO_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|\u00b5s|ms|s|m|h))+$")
+VPC_ID = re.compile(r"^vpc-([0-9a-f]{8}|[0-9a-f]{17})$")
+SG_ID = re.compile(r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$")
+RTB_ID = re.compile(r"^rtb-([0-9a-f]{8}|[0-9a-f]{17})$")
+PREFIX_LIST_ID = re.compile(r"^pl-([0-9a-f]{8}|[0-9a-f]{17})$")
+ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
+OIDC_PROVIDER_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/\S+$")
+IAM_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
+BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+REGION_SHAPE = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
 
 
 class Invalid(Exception):
@@ -209,3 +220,14 @@ def is_world(net):
     if isinstance(net, str):
         net = ipaddress.ip_network(net, strict=False)
     return net is not None and net.prefixlen == 0
+
+
+def duration_seconds(value):
+    """Seconds of a Go duration (``5m``, ``300s``, ``1h30m``), or None when it is not one."""
+    text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
+    if text == "0":
+        return 0.0
+    if not GO_DURATION.match(text):
+        return None
+    scale = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+    return sum(float(n) * scale[u] for n, _f, u in re.findall(r"([0-9]+(\.[0-9]+)?)(ns|us|\u00b5s|ms|s|m|h)", text))

@@ -26,7 +26,9 @@ import json
 import os
 import re
 
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._checks import Invalid, is_world, parse_cidr, shown
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._checks import (
+    ACCOUNT_ID, BUCKET, IAM_NAME, OIDC_PROVIDER_ARN, PREFIX_LIST_ID, REGION_SHAPE, RTB_ID, SG_ID, VPC_ID, duration_seconds, Invalid, is_world, parse_cidr, shown,
+)
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._redact import redact_url
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._values import GENERATIONS
@@ -41,17 +43,6 @@ except ImportError:  # pragma: no cover - PyYAML ships with ansible-core
 SECTIONS = ("chart", "helm", "cluster", "aws", "values", "network_policy", "lb_security_group", "vpc_peering",
             "log_store", "cache")
 
-# Go's time.ParseDuration, as helm's --timeout reads it (a unit is required except for 0).
-GO_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|\u00b5s|ms|s|m|h))+$")
-VPC_ID = re.compile(r"^vpc-([0-9a-f]{8}|[0-9a-f]{17})$")
-SG_ID = re.compile(r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$")
-RTB_ID = re.compile(r"^rtb-([0-9a-f]{8}|[0-9a-f]{17})$")
-PREFIX_LIST_ID = re.compile(r"^pl-([0-9a-f]{8}|[0-9a-f]{17})$")
-ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
-OIDC_PROVIDER_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/\S+$")
-IAM_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
-BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-REGION_SHAPE = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
 CONTROL_PLANE = "44.221.117.129/32"
 
 NETWORK_POLICY_MODES = ("allow_all", "restricted")
@@ -148,17 +139,6 @@ def id_list(report, var, values, pattern, example):
     for value in as_list(report, var, values):
         if not isinstance(value, str) or not pattern.match(value):
             report.error(var, "%s is not an id of the form %s" % (shown(value), example))
-
-
-def duration_seconds(value):
-    """Seconds of a Go duration (``5m``, ``300s``, ``1h30m``), or None when it is not one."""
-    text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
-    if text == "0":
-        return 0.0
-    if not GO_DURATION.match(text):
-        return None
-    scale = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-    return sum(float(n) * scale[u] for n, _f, u in re.findall(r"([0-9]+(\.[0-9]+)?)(ns|us|\u00b5s|ms|s|m|h)", text))
 
 
 _AWS = {}

@@ -68,3 +68,19 @@ def test_the_load_balancer_sources_use_the_same_cidr_rule():
     with pytest.raises(_lb.LbError, match="sources.cidrs: '0.0.0.0/00' has an invalid prefix length"):
         _lb.normalize_cidr("0.0.0.0/00")
     assert _lb.normalize_cidr("::/0") == ("::/0", _lb.KIND_IPV6)
+
+
+@pytest.mark.parametrize("value, seconds", [
+    ("5m", 300.0), ("300s", 300.0), ("1h30m", 5400.0), ("0", 0.0), (0, 0.0), ("1.5s", 1.5),
+    ("5 minutes", None), ("300", None), (True, None), ("", None),
+])
+def test_duration_seconds_reads_go_durations(value, seconds):
+    assert checks.duration_seconds(value) == seconds
+
+
+@pytest.mark.parametrize("pattern, good, bad", [
+    (checks.VPC_ID, "vpc-0123456789abcdef0", "vpc-123"), (checks.SG_ID, "sg-01234567", "sg-0123456789abcdef"),
+    (checks.ACCOUNT_ID, "123456789012", "12345678901"), (checks.REGION_SHAPE, "eu-west-1", "euwest1"),
+])
+def test_aws_id_shapes(pattern, good, bad):
+    assert pattern.match(good) and not pattern.match(bad)
