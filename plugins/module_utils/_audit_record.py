@@ -22,7 +22,9 @@ from ansible_collections.portkey_ai.gateway.plugins.module_utils._manifest impor
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._private_files import (
     is_shared, make_private_dir, open_new_private,
 )
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._redact import redact, redact_values, values_secret_values
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._redact import (
+    redact, redact_values, values_secret_values,
+)
 
 RECORD_FIELDS = ("name", "namespace", "revision", "status", "chart", "chart_version", "app_version")
 _RECORD_NAME = re.compile(r"[^A-Za-z0-9._-]+")

@@ -27,7 +27,8 @@ import os
 import re
 
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._checks import (
-    ACCOUNT_ID, BUCKET, IAM_NAME, OIDC_PROVIDER_ARN, PREFIX_LIST_ID, REGION_SHAPE, RTB_ID, SG_ID, VPC_ID, duration_seconds, Invalid, is_world, parse_cidr, shown,
+    ACCOUNT_ID, BUCKET, IAM_NAME, OIDC_PROVIDER_ARN, PREFIX_LIST_ID, REGION_SHAPE, RTB_ID, SG_ID, VPC_ID,
+    Invalid, duration_seconds, is_world, parse_cidr, shown,
 )
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._redact import redact_url

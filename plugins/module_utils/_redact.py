@@ -24,7 +24,9 @@ import re
 
 from urllib.parse import unquote, urlsplit
 
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError, render_yaml, scalar_text, yaml
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import (
+    PortkeyError, render_yaml, scalar_text, yaml,
+)
 
 # Environment keys whose value is a secret (besides SECRET_KEY_PATTERN and URLs with credentials).
 SECRET_ENV_KEYS = frozenset((

@@ -32,7 +32,9 @@ from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import 
     render_yaml,
 )
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._redact import secret_paths, secret_values_of
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._chart import chart_defaults, generation_of, load_chart, parse_semver
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._chart import (
+    chart_defaults, generation_of, load_chart, parse_semver,
+)
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._env_rules import (
     MANDATORY_ENV, apply_env_rules, read_environment)
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._objects import (
@@ -74,7 +76,8 @@ SECTIONS = {
                           "email": checks.optional_string, "registry": checks.string, "name": checks.k8s_name},
     "service": {"type": checks.choice(("LoadBalancer", "ClusterIP", "NodePort")), "port": checks.integer(1, 65535),
                 "annotations": checks.string_map},
-    "service_account": {"create": checks.boolean, "name": checks.k8s_name, "annotations": checks.string_map, "role_arn": checks.role_arn},
+    "service_account": {"create": checks.boolean, "name": checks.k8s_name, "annotations": checks.string_map,
+                        "role_arn": checks.role_arn},
     "resources": {"requests": checks.quantity_map, "limits": checks.quantity_map},
     "autoscaling": {"enabled": checks.boolean, "min_replicas": checks.integer(1), "max_replicas": checks.integer(1),
                     "target_cpu": checks.integer(1, 1000), "target_memory": checks.integer(1, 1000)},
