@@ -20,7 +20,7 @@ import time
 
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._objects import (
-    COMPONENT_LABEL, NAME_LABEL, gateway_selector, gateway_service_port, lb_address)
+    COMPONENT_LABEL, NAME_LABEL, gateway_selector, gateway_service_port, is_gateway_pod_labels, lb_address)
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._manifest import release_docs
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._release import release_info
 
@@ -40,12 +40,11 @@ def find_gateway_objects(manifest, chart_name):
         if doc.get("kind") != "Deployment":
             continue
         labels = _pod_labels(doc)
-        if COMPONENT_LABEL in labels:
-            continue
-        if labels.get(NAME_LABEL) == chart_name or (deployment is None and NAME_LABEL not in labels):
+        if is_gateway_pod_labels(labels, chart_name):
             deployment = doc
-            if labels.get(NAME_LABEL) == chart_name:
-                break
+            break
+        if deployment is None and COMPONENT_LABEL not in labels and NAME_LABEL not in labels:
+            deployment = doc  # a chart without the name label: the first Deployment that is not a component
     service = None
     if deployment is not None:
         labels = _pod_labels(deployment)
