@@ -43,6 +43,7 @@ REGION_SHAPE = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
 class Invalid(Exception):
     """A value a checker refuses; the message says what was expected and what was got."""
 
+
 def got(value, secret=False):
     kind = type(value).__name__
     if secret or isinstance(value, (dict, list)):
@@ -110,14 +111,14 @@ def namespace(value):
     if isinstance(value, str) and len(value) <= 63 and RELEASE_NAME.match(value):
         return value
     raise Invalid("expected a Kubernetes namespace (a DNS-1123 label: at most 63 lowercase letters, digits and '-', "
-                   "starting and ending with a letter or digit), got %s" % got(value))
+                  "starting and ending with a letter or digit), got %s" % got(value))
 
 
 def release_name(value):
     if isinstance(value, str) and len(value) <= 53 and RELEASE_NAME.match(value):
         return value
     raise Invalid("expected a Helm release name (lowercase letters, digits and '-', at most 53 characters), "
-                   "got %s" % got(value))
+                  "got %s" % got(value))
 
 
 def role_arn(value):
@@ -130,7 +131,7 @@ def image_tag(value):
     tag = string(value) if value != "" else ""
     if not tag or tag.lower() == "latest":
         raise Invalid("image tags must be pinned, got %r; set a version such as \"1.11.4\" "
-                       "(or remove the key to use the chart's pinned appVersion)" % tag)
+                      "(or remove the key to use the chart's pinned appVersion)" % tag)
     if not IMAGE_TAG.match(tag):
         raise Invalid("%r is not a valid image tag" % tag)
     return tag

@@ -45,6 +45,7 @@ from ansible_collections.portkey_ai.gateway.plugins.module_utils._secrets import
 # values
 # ---------------------------------------------------------------------------------------------------------------
 
+
 def load_values_file(path):
     try:
         with open(path, "rb") as handle:

@@ -17,6 +17,7 @@ from ansible_collections.portkey_ai.gateway.plugins.module_utils._release import
 sys.path.insert(0, os.path.dirname(__file__))
 from test_audit_record import SECRET, OLD_SECRET, _values  # noqa: E402
 
+
 class FakeHelm(object):
     """helm release/history/rollback on canned releases (revision -> release JSON)."""
 
