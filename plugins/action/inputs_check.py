@@ -16,7 +16,8 @@ from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._chart import chart_defaults
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError, redact_url
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._redact import redact_url
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._inputs import check_inputs, steps
 
 

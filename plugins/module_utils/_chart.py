@@ -41,7 +41,11 @@ import shutil
 import tarfile
 import tempfile
 
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError, redact_url, yaml
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError, yaml
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._private_files import (
+    is_shared, make_private_dir, replace_private, tighten_dir,
+)
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._redact import redact_url, urls_redacted
 
 SHA_RE = re.compile(r"^[0-9a-fA-F]{7,40}$")
 SEMVER_RE = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+([0-9A-Za-z.-]+))?$")
@@ -63,15 +67,24 @@ def parse_semver(version):
     return tuple(int(x) for x in m.groups()[:3])
 
 
-def generation_for(version):
-    """'1.0' for chart 0.x and 1.0.x (helm/enterprise layout), '1.7' for 1.1 and later (Portkey-AI/helm)."""
+def generation_of(version):
+    """'1.0' for chart 0.x and 1.0.x (helm/enterprise layout), '1.7' for 1.1 and later (Portkey-AI/helm), None
+    when ``version`` is not a semantic version."""
     parsed = parse_semver(version)
     if parsed is None:
-        raise PortkeyError("chart version %r is not a semantic version (MAJOR.MINOR.PATCH)" % (version,))
+        return None
     major, minor = parsed[0], parsed[1]
     if major == 0 or (major == 1 and minor == 0):
         return "1.0"
     return "1.7"
+
+
+def generation_for(version):
+    """generation_of() of a version that must be semantic (raises PortkeyError otherwise)."""
+    generation = generation_of(version)
+    if generation is None:
+        raise PortkeyError("chart version %r is not a semantic version (MAJOR.MINOR.PATCH)" % (version,))
+    return generation
 
 
 def validate_chart_meta(meta, where):
@@ -156,16 +169,15 @@ def cache_error(what, path, exc):
 def ensure_private_dir(path):
     """Create ``path`` 0700 (parents too). An existing dir must belong to us; it is tightened to 0700."""
     try:
-        os.makedirs(path, 0o700, exist_ok=True)
-        st = os.stat(path)
+        st = make_private_dir(path)
     except OSError as exc:
         raise cache_error("create the directory", path, exc)
     if st.st_uid != os.getuid():
         raise PortkeyError("chart cache directory %s belongs to uid %d, not to this user (uid %d); %s"
                            % (path, st.st_uid, os.getuid(), CACHE_HINT))
-    if st.st_mode & 0o077:
+    if is_shared(st.st_mode):
         try:
-            os.chmod(path, 0o700)
+            tighten_dir(path)
         except OSError as exc:
             raise cache_error("make private (chmod 0700)", path, exc)
     return path
@@ -221,10 +233,7 @@ def install_entry(tmp, entry):
     """Rename the completed folder ``tmp`` to ``entry``, then write its content hash beside it (last)."""
     try:
         os.replace(tmp, entry)
-        fd, marker_tmp = tempfile.mkstemp(dir=os.path.dirname(entry), prefix=".marker-")
-        with os.fdopen(fd, "w") as handle:
-            handle.write(tree_digest(entry) + "\n")
-        os.replace(marker_tmp, _marker(entry))
+        replace_private(_marker(entry), tree_digest(entry) + "\n", prefix=".marker-")
     except OSError as exc:
         raise cache_error("write the entry", entry, exc)
 
@@ -256,10 +265,7 @@ def write_selected(folder, data):
     """selected.json of a cache folder; URLs are kept without their credentials (a token never lands on disk)."""
     data = dict((key, redact_url(value)) for key, value in data.items())
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".selected-")
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, sort_keys=True)
-        os.replace(tmp, os.path.join(folder, "selected.json"))
+        replace_private(os.path.join(folder, "selected.json"), json.dumps(data, sort_keys=True), prefix=".selected-")
     except OSError as exc:
         raise cache_error("write", os.path.join(folder, "selected.json"), exc)
 
@@ -379,8 +385,10 @@ def _extract_tree(git, repo, commit, git_path, dest):
         raise
 
 
+@urls_redacted
 def git_source(url, ref, git_path, cache_dir, git, check_mode=False):
-    """The chart at ``url``@``ref``:``git_path``. Returns the chart dict plus commit, ref_kind, changed, warnings."""
+    """The chart at ``url``@``ref``:``git_path``. Returns the chart dict plus commit, ref_kind, changed, warnings.
+    Errors never show the credentials of ``url``."""
     if not ref:
         raise PortkeyError("portkey_chart_git_ref (git_ref) is required for source git: pin a tag or commit "
                            "of %s" % url)
@@ -426,8 +434,10 @@ def git_source(url, ref, git_path, cache_dir, git, check_mode=False):
 # Helm repository
 # ---------------------------------------------------------------------------------------------------------------
 
+@urls_redacted
 def repo_source(repo_url, chart_name, chart_version, cache_dir, helm, check_mode=False):
-    """``helm pull --repo`` into the cache; a cached exact version needs no network."""
+    """``helm pull --repo`` into the cache; a cached exact version needs no network. Errors never show the
+    credentials of ``repo_url``."""
     if not chart_version:
         raise PortkeyError("portkey_chart_version (chart_version) is required for source repo: pin the version "
                            "of chart %s from %s" % (chart_name, repo_url))

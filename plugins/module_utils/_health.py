@@ -19,17 +19,13 @@ import json
 import time
 
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._release import release_docs, release_info
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._objects import (
+    COMPONENT_LABEL, NAME_LABEL, gateway_selector, gateway_service_port, is_gateway_pod_labels, lb_address)
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._manifest import release_docs
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._release import release_info
 
-NAME_LABEL = "app.kubernetes.io/name"
-INSTANCE_LABEL = "app.kubernetes.io/instance"
-COMPONENT_LABEL = "app.kubernetes.io/component"
 BODY_CHARS = 200
 REQUEST_TIMEOUT = 10
-
-
-def gateway_selector(release_name, chart_name):
-    return "%s=%s,%s=%s,!%s" % (INSTANCE_LABEL, release_name, NAME_LABEL, chart_name, COMPONENT_LABEL)
 
 
 def _pod_labels(doc):
@@ -44,12 +40,11 @@ def find_gateway_objects(manifest, chart_name):
         if doc.get("kind") != "Deployment":
             continue
         labels = _pod_labels(doc)
-        if COMPONENT_LABEL in labels:
-            continue
-        if labels.get(NAME_LABEL) == chart_name or (deployment is None and NAME_LABEL not in labels):
+        if is_gateway_pod_labels(labels, chart_name):
             deployment = doc
-            if labels.get(NAME_LABEL) == chart_name:
-                break
+            break
+        if deployment is None and COMPONENT_LABEL not in labels and NAME_LABEL not in labels:
+            deployment = doc  # a chart without the name label: the first Deployment that is not a component
     service = None
     if deployment is not None:
         labels = _pod_labels(deployment)
@@ -61,15 +56,6 @@ def find_gateway_objects(manifest, chart_name):
                 service = doc
                 break
     return deployment, service
-
-
-def service_port(service_spec):
-    """The Service port to probe: the one named gateway/http, else the first."""
-    ports = (service_spec or {}).get("ports") or []
-    for port in ports:
-        if port.get("name") in ("gateway", "http"):
-            return port.get("port")
-    return ports[0].get("port") if ports else None
 
 
 def proxy_path(namespace, service, port, path):
@@ -102,10 +88,9 @@ def pod_state(pod):
 
 
 def lb_hostname(svc):
-    ingress = (((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress")) or []
-    if not ingress:
-        return None
-    return ingress[0].get("hostname") or ingress[0].get("ip")
+    """The address to show for the Service's load balancer: its DNS name, else its first IP address."""
+    hostname, ips = lb_address(svc)
+    return hostname or (ips[0] if ips else None)
 
 
 def problems_of(result):
@@ -204,7 +189,7 @@ def observe(kube, release, name, namespace, health_path):
         name = svc_doc["metadata"]["name"]
         live = kube.get("/api/v1/namespaces/%s/services/%s" % (namespace, name)) or svc_doc
         spec = live.get("spec") or {}
-        port = service_port(spec)
+        port = gateway_service_port(spec)
         result["service"] = dict(name=name, type=spec.get("type", "ClusterIP"), port=port, hostname=lb_hostname(live))
         status, body, error = kube.http_get(proxy_path(namespace, name, port, health_path))
         result["health"] = dict(path=health_path, status=status, ok=status is not None and 200 <= status < 300,

@@ -26,7 +26,12 @@ import json
 import os
 import re
 
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError, redact_url
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._checks import (
+    ACCOUNT_ID, BUCKET, IAM_NAME, OIDC_PROVIDER_ARN, PREFIX_LIST_ID, REGION_SHAPE, RTB_ID, SG_ID, VPC_ID,
+    Invalid, duration_seconds, is_world, parse_cidr, shown,
+)
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._redact import redact_url
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._values import GENERATIONS
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._values import INPUTS as VALUE_INPUTS
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._values import build_values, variable
@@ -39,17 +44,6 @@ except ImportError:  # pragma: no cover - PyYAML ships with ansible-core
 SECTIONS = ("chart", "helm", "cluster", "aws", "values", "network_policy", "lb_security_group", "vpc_peering",
             "log_store", "cache")
 
-# Go's time.ParseDuration, as helm's --timeout reads it (a unit is required except for 0).
-GO_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|\u00b5s|ms|s|m|h))+$")
-VPC_ID = re.compile(r"^vpc-([0-9a-f]{8}|[0-9a-f]{17})$")
-SG_ID = re.compile(r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$")
-RTB_ID = re.compile(r"^rtb-([0-9a-f]{8}|[0-9a-f]{17})$")
-PREFIX_LIST_ID = re.compile(r"^pl-([0-9a-f]{8}|[0-9a-f]{17})$")
-ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
-OIDC_PROVIDER_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/\S+$")
-IAM_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
-BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-REGION_SHAPE = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
 CONTROL_PLANE = "44.221.117.129/32"
 
 NETWORK_POLICY_MODES = ("allow_all", "restricted")
@@ -94,11 +88,6 @@ class Report(object):
 # ---------------------------------------------------------------------------------------------------------------
 # Checkers (each one rule, reused by the sections)
 
-def _shown(value):
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def as_bool(report, var, value, default):
     """True/False of a boolean input (YAML words accepted), ``default`` when unset; an error otherwise."""
     if value is None or value == "":
@@ -110,7 +99,7 @@ def as_bool(report, var, value, default):
         return True
     if word in FALSE_WORDS:
         return False
-    report.error(var, "%s is not a boolean; set true or false" % _shown(value))
+    report.error(var, "%s is not a boolean; set true or false" % shown(value))
     return default
 
 
@@ -119,7 +108,7 @@ def as_dict(report, var, value):
         return {}
     if not isinstance(value, dict):
         report.error(var, "expected a dict, got %s (%s); write it as a YAML mapping"
-                     % (_shown(value), type(value).__name__))
+                     % (shown(value), type(value).__name__))
         return {}
     known = KNOWN_KEYS.get(var)
     if known:
@@ -133,55 +122,24 @@ def as_list(report, var, value):
         return []
     if isinstance(value, str) or not isinstance(value, (list, tuple)):
         report.error(var, "expected a list, got %s; write it as a YAML list, e.g. [%s]"
-                     % (_shown(value), _shown(value)))
+                     % (shown(value), shown(value)))
         return []
     return list(value)
 
 
 def cidr(report, var, value, version=None):
-    """An ip_network of a CIDR (network address, prefix given), or None after an error naming ``var``."""
-    text = str(value).strip() if isinstance(value, (str, int)) else None
-    if not text or "/" not in text:
-        report.error(var, "%s is not a CIDR; give an address and a prefix length such as 10.0.0.0/16"
-                     % _shown(value))
-        return None
-    address, _sep, prefix = text.partition("/")
-    if not prefix.isdigit() or (len(prefix) > 1 and prefix.startswith("0")):
-        report.error(var, "%s has an invalid prefix length %r; write it without leading zeros, e.g. %s/0 or %s/16"
-                     % (_shown(value), prefix, address, address))
-        return None
+    """An ip_network of a CIDR (_checks.parse_cidr), or None after an error naming ``var``."""
     try:
-        net = ipaddress.ip_network(text, strict=True)
-    except ValueError as exc:
-        report.error(var, "%s is not a valid CIDR (%s); give a network address and prefix such as 10.0.0.0/16"
-                     % (_shown(value), exc))
+        return parse_cidr(value, version)
+    except Invalid as exc:
+        report.error(var, str(exc))
         return None
-    if version and net.version != version:
-        report.error(var, "%s is not an IPv%d CIDR" % (_shown(value), version))
-        return None
-    return net
-
-
-def is_world(net):
-    """True for a network that covers every address of its family (0.0.0.0/0, ::/0)."""
-    return net is not None and net.prefixlen == 0
 
 
 def id_list(report, var, values, pattern, example):
     for value in as_list(report, var, values):
         if not isinstance(value, str) or not pattern.match(value):
-            report.error(var, "%s is not an id of the form %s" % (_shown(value), example))
-
-
-def duration_seconds(value):
-    """Seconds of a Go duration (``5m``, ``300s``, ``1h30m``), or None when it is not one."""
-    text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
-    if text == "0":
-        return 0.0
-    if not GO_DURATION.match(text):
-        return None
-    scale = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-    return sum(float(n) * scale[u] for n, _f, u in re.findall(r"([0-9]+(\.[0-9]+)?)(ns|us|\u00b5s|ms|s|m|h)", text))
+            report.error(var, "%s is not an id of the form %s" % (shown(value), example))
 
 
 _AWS = {}
@@ -227,14 +185,14 @@ def region(report, var, value, regions):
     elif regions is not None and value not in regions:
         close = sorted(r for r in regions if r.split("-")[0] == value.split("-")[0])[:6]
         report.error(var, "%s is not an AWS region known to botocore (e.g. %s); fix the name"
-                     % (_shown(value), ", ".join(close or sorted(regions)[:6])))
+                     % (shown(value), ", ".join(close or sorted(regions)[:6])))
     elif regions is None and not REGION_SHAPE.match(value):
-        report.error(var, "%s is not an AWS region name such as us-east-1" % _shown(value))
+        report.error(var, "%s is not an AWS region name such as us-east-1" % shown(value))
 
 
 def integer(report, var, value, low, high=None):
     if isinstance(value, bool) or not re.match(r"^-?[0-9]+$", str(value).strip()):
-        report.error(var, "%s is not a whole number" % _shown(value))
+        report.error(var, "%s is not a whole number" % shown(value))
         return None
     number = int(str(value).strip())
     if number < low or (high is not None and number > high):
@@ -255,7 +213,7 @@ def _chart(report, v, facts):
     if source not in CHART_SOURCES:
         report.error("portkey_chart_source", "%s is not a chart source; use git (a pinned ref of a git repository), "
                                              "repo (a Helm repository chart version) or path (a local chart)"
-                     % _shown(source))
+                     % shown(source))
         return
     needed = {"git": ("portkey_chart_git_ref", "pin a tag or commit of the chart's git repository"),
               "repo": ("portkey_chart_version", "pin the chart version of the Helm repository"),
@@ -275,7 +233,7 @@ def _helm(report, v, facts):
         seconds = duration_seconds(timeout)
         if seconds is None or seconds <= 0:
             report.error("portkey_helm_timeout", "%s is not a positive duration; write it as helm does, e.g. 5m, "
-                                                 "300s or 1h30m" % _shown(timeout))
+                                                 "300s or 1h30m" % shown(timeout))
     for name, low in (("portkey_helm_history_max", 0), ("portkey_verify_timeout", 1)):
         if v.get(name) is not None:
             integer(report, name, v[name], low)
@@ -283,7 +241,7 @@ def _helm(report, v, facts):
         as_bool(report, name, v.get(name), True)
     pending = v.get("portkey_recover_pending")
     if pending is not None and pending not in ("none", "rollback", "uninstall", "auto"):
-        report.warn("portkey_recover_pending %s is not one of none, rollback, uninstall, auto" % _shown(pending))
+        report.warn("portkey_recover_pending %s is not one of none, rollback, uninstall, auto" % shown(pending))
 
 
 def _cluster(report, v, facts):
@@ -292,7 +250,7 @@ def _cluster(report, v, facts):
     if path in (None, ""):
         return
     if not isinstance(path, str):
-        report.error("portkey_kubeconfig", "must be the path of a kubeconfig file, got %s" % _shown(path))
+        report.error("portkey_kubeconfig", "must be the path of a kubeconfig file, got %s" % shown(path))
         return
     full = os.path.expanduser(path)
     if not os.path.isfile(full):
@@ -315,7 +273,7 @@ def _cluster(report, v, facts):
     names = [c.get("name") for c in doc.get("contexts") or [] if isinstance(c, dict)]
     if context not in (None, "") and context not in names:
         report.error("portkey_kube_context", "%s is not a context of %s (contexts: %s); set one of them or leave "
-                                             "it unset for the current-context" % (_shown(context), path,
+                                             "it unset for the current-context" % (shown(context), path,
                                                                                    ", ".join(map(str, names)) or "none"))
 
 
@@ -382,7 +340,7 @@ def _network_policy(report, v, facts):
     mode = policy.get("mode", "allow_all")
     if mode not in NETWORK_POLICY_MODES:
         report.error(var + ".mode", "%s is not a mode; use allow_all (the runbook's policy) or restricted"
-                     % _shown(mode))
+                     % shown(mode))
     for key in ("https_cidrs", "egress_cidrs", "redis_cidrs", "mongo_cidrs"):
         for item in as_list(report, "%s.%s" % (var, key), policy.get(key)):
             cidr(report, "%s.%s" % (var, key), item)
@@ -401,7 +359,7 @@ def _lb_security_group(report, v, facts):
         if is_world(net) and not allow_world:
             report.error(var + ".cidrs", "%s opens the gateway to the whole internet; list the control plane's "
                                          "addresses instead (%s), or set %s.allow_world: true to allow it"
-                         % (_shown(item), CONTROL_PLANE, var))
+                         % (shown(item), CONTROL_PLANE, var))
     id_list(report, var + ".security_group_ids", group.get("security_group_ids"), SG_ID, "sg-<8 or 17 hex digits>")
     id_list(report, var + ".target_security_group_ids", group.get("target_security_group_ids"), SG_ID,
             "sg-<8 or 17 hex digits>")
@@ -424,11 +382,11 @@ def _vpc_peering(report, v, facts):
         value = peering.get(key)
         if not isinstance(value, str) or not VPC_ID.match(value):
             report.error("%s.%s" % (var, key), "%s is not a VPC id (vpc- and 8 or 17 hex digits); set the %s VPC's id"
-                         % (_shown(value) if value else "it is missing:", "cluster's" if key == "vpc_id" else "peer"))
+                         % (shown(value) if value else "it is missing:", "cluster's" if key == "vpc_id" else "peer"))
     owner = peering.get("peer_owner_id")
     if owner not in (None, "") and not ACCOUNT_ID.match(str(owner)):
         report.error(var + ".peer_owner_id", "%s is not a 12-digit AWS account id (quote it in YAML to keep "
-                                             "leading zeros), or leave it unset for this account" % _shown(owner))
+                                             "leading zeros), or leave it unset for this account" % shown(owner))
     accept = as_bool(report, var + ".accept", peering.get("accept"), False)
     account = facts.get("account_id")
     if accept and owner not in (None, "") and account and str(owner) != str(account):
@@ -485,36 +443,36 @@ def _log_store(report, v, facts):
     settings = log_store_settings(v)
     if settings["mode"] not in LOG_STORE_MODES:
         report.error(var + ".mode", "%s is not a mode this role sets up; use s3 (bucket and policy) or s3_assume "
-                                    "(bucket, policy and IRSA role)" % _shown(settings["mode"]))
+                                    "(bucket, policy and IRSA role)" % shown(settings["mode"]))
     env = v.get("portkey_environment") if isinstance(v.get("portkey_environment"), dict) else {}
     if store.get("bucket") not in (None, "") and env.get("LOG_STORE_GENERATIONS_BUCKET") not in (None, "") \
             and str(store["bucket"]) != str(env["LOG_STORE_GENERATIONS_BUCKET"]):
         report.error(var + ".bucket", "%s and portkey_environment.LOG_STORE_GENERATIONS_BUCKET (%s) differ: the gateway "
                                       "would write to a bucket the log store does not manage; set only one of them "
                                       "(the other is derived from it)"
-                     % (_shown(store["bucket"]), _shown(env["LOG_STORE_GENERATIONS_BUCKET"])))
+                     % (shown(store["bucket"]), shown(env["LOG_STORE_GENERATIONS_BUCKET"])))
     # no bucket given: the log_store role's per-cluster default (<release>-<cluster>-log-store), checked by its plan
     problem = bucket_problem(settings["bucket"]) if settings["bucket"] not in (None, "") else None
     if problem:
         report.error(var + ".bucket", "%s %s; set %s.bucket or portkey_environment.LOG_STORE_GENERATIONS_BUCKET"
-                     % (_shown(settings["bucket"]) if settings["bucket"] else "(missing)", problem, var))
+                     % (shown(settings["bucket"]) if settings["bucket"] else "(missing)", problem, var))
     if store.get("role_name") not in (None, "") and not IAM_NAME.match(str(store["role_name"])):
         report.error(var + ".role_name", "%s is not an IAM role name (1-64 of letters, digits and +=,.@_-)"
-                     % _shown(store["role_name"]))
+                     % shown(store["role_name"]))
     if store.get("policy_name") not in (None, "") and not re.match(r"^[A-Za-z0-9+=,.@_-]{1,128}$", str(store["policy_name"])):
         report.error(var + ".policy_name", "%s is not an IAM policy name (1-128 of letters, digits and +=,.@_-)"
-                     % _shown(store["policy_name"]))
+                     % shown(store["policy_name"]))
     if store.get("account_id") not in (None, "") and not ACCOUNT_ID.match(str(store["account_id"])):
-        report.error(var + ".account_id", "%s is not a 12-digit AWS account id" % _shown(store["account_id"]))
+        report.error(var + ".account_id", "%s is not a 12-digit AWS account id" % shown(store["account_id"]))
     partitions = facts.get("partitions")
     if store.get("partition") not in (None, "") and partitions is not None and store["partition"] not in partitions:
         report.error(var + ".partition", "%s is not an AWS partition (%s)"
-                     % (_shown(store["partition"]), ", ".join(sorted(partitions))))
+                     % (shown(store["partition"]), ", ".join(sorted(partitions))))
     if settings["mode"] == "s3_assume":
         arn, issuer = store.get("oidc_provider_arn") or "", store.get("oidc_issuer_url") or ""
         if arn and not OIDC_PROVIDER_ARN.match(str(arn)):
             report.error(var + ".oidc_provider_arn", "%s is not an IAM OIDC provider ARN "
-                                                     "(arn:aws:iam::ACCOUNT:oidc-provider/oidc.eks...)" % _shown(arn))
+                                                     "(arn:aws:iam::ACCOUNT:oidc-provider/oidc.eks...)" % shown(arn))
         elif not arn and not re.match(r"^https://\S+$", str(issuer)):
             report.error(var + ".oidc_provider_arn", "mode s3_assume needs the cluster's IAM OIDC provider: set "
                                                      "oidc_provider_arn (arn:aws:iam::ACCOUNT:oidc-provider/oidc.eks...)"
@@ -526,7 +484,7 @@ def _cache(report, v, facts):
     ca_file = v.get("portkey_cache_ca_file")
     if ca_file not in (None, "") and not os.path.isfile(os.path.expanduser(str(ca_file))):
         report.error("portkey_cache_ca_file", "%s does not exist; point it at the CA bundle (PEM) of the cache's "
-                                              "certificate, or leave it unset" % _shown(ca_file))
+                                              "certificate, or leave it unset" % shown(ca_file))
 
 
 # Which steps of site.yml run: defined here once, handed on as preflight's result (preflight_result.steps).

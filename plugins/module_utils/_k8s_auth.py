@@ -36,6 +36,7 @@ except ImportError:
     HAS_KUBERNETES = False
 
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._private_files import open_new_private
 
 # The spec of every cluster module. lb_security_group is an AWS module too, whose common options already have a
 # ``validate_certs`` (for AWS); there the Kubernetes one is named ``k8s_validate_certs`` (see k8s_auth_spec()).
@@ -62,6 +63,21 @@ def k8s_auth_spec(validate_certs_name="validate_certs"):
         opt = spec.pop("validate_certs")
         opt.pop("aliases", None)
         spec[validate_certs_name] = opt
+    return spec
+
+
+def aws_service_spec(**options):
+    """The argument spec of an AWS module that reads the gateway Service: state, the Service, the wait for its load
+    balancer and the Kubernetes connection (``k8s_validate_certs``), plus the module's own ``options``."""
+    spec = dict(
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        service_name=dict(type="str"),
+        namespace=dict(type="str", default="portkeyai"),
+        wait_timeout=dict(type="int", default=300),
+        wait_interval=dict(type="int", default=5),
+    )
+    spec.update(options)
+    spec.update(k8s_auth_spec(AWS_VALIDATE_CERTS_NAME))
     return spec
 
 
@@ -161,8 +177,7 @@ class K8sAuth(object):
         tmpdir = tempfile.mkdtemp(prefix="portkey-kube-")
         try:
             path = os.path.join(tmpdir, "kubeconfig")
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
+            with open_new_private(path) as handle:
                 json.dump(self.kubeconfig_doc(), handle)
             yield dict(kubeconfig=path, context=None, global_args=[], env={})
         finally:

@@ -14,9 +14,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import ipaddress
 import re
 import time
+
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._checks import Invalid, is_world, parse_cidr
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._objects import (
+    GATEWAY_PORT, gateway_service_port, lb_address, normalize_hostname)
 
 CONTROL_PLANE_CIDRS = ["44.221.117.129/32"]
 WORLD = ("0.0.0.0/0", "::/0")
@@ -41,16 +44,12 @@ class LbError(Exception):
 
 
 def normalize_cidr(value, option="sources.cidrs"):
+    """(CIDR text, kind) of a source CIDR, checked by _checks.parse_cidr; raises LbError naming ``option``."""
     try:
-        net = ipaddress.ip_network(str(value).strip(), strict=True)
-    except ValueError as exc:
-        raise LbError("%s: %r is not a valid CIDR (%s); give a network address such as 44.221.117.129/32"
-                      % (option, value, exc))
+        net = parse_cidr(value)
+    except Invalid as exc:
+        raise LbError("%s: %s" % (option, exc))
     return str(net), (KIND_IPV4 if net.version == 4 else KIND_IPV6)
-
-
-def is_world(cidr):
-    return ipaddress.ip_network(cidr, strict=False).prefixlen == 0
 
 
 def desired_rules(sources, port, description, allow_world=False, world_option="allow_world"):
@@ -227,40 +226,23 @@ def suggest_source_ranges(sources):
 # Service -> hostname -> load balancer
 
 
-def normalize_hostname(name):
-    name = (name or "").strip().lower().rstrip(".")
-    if name.startswith("dualstack."):
-        name = name[len("dualstack."):]
-    return name
-
-
 def service_hostname(service):
-    """The first ``status.loadBalancer.ingress[].hostname`` (or None); raises on an IP-only status."""
-    ingress = (((service or {}).get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-    for item in ingress:
-        if item.get("hostname"):
-            return item["hostname"]
-    ips = [i.get("ip") for i in ingress if i.get("ip")]
-    if ips:
+    """The Service's load balancer DNS name (or None while it has none); raises on an IP-only status."""
+    hostname, ips = lb_address(service)
+    if hostname is None and ips:
         raise LbError("the Service's load balancer publishes only an IP address (%s), not an AWS load balancer DNS "
                       "name; give the security groups with target_security_group_ids instead" % ", ".join(ips))
-    return None
+    return hostname
 
 
 def service_port(service, port=None):
-    """The Service port to open: ``port`` when given, else the only port, else the port named 'gateway'/'http'."""
-    ports = ((service or {}).get("spec") or {}).get("ports") or []
+    """The Service port to open: ``port`` when given, else the gateway's Service port (_objects rule)."""
     if port:
         return int(port)
-    if not ports:
+    found = gateway_service_port(service)
+    if found is None:
         raise LbError("the Service has no ports; set port")
-    if len(ports) == 1:
-        return int(ports[0]["port"])
-    for wanted in ("gateway", "http"):
-        for p in ports:
-            if p.get("name") == wanted:
-                return int(p["port"])
-    return int(ports[0]["port"])
+    return found
 
 
 def find_load_balancer(hostname, elbv2_lbs, classic_lbs):
@@ -314,7 +296,6 @@ def wait_for(fetch, timeout, interval, clock=time.monotonic, sleep=time.sleep):
 
 PORTKEY_PRINCIPAL = "arn:aws:iam::299329113195:root"
 HEALTH_PATH = "/v1/health"
-GATEWAY_PORT = 8787
 SCHEMES = ("internet-facing", "internal")
 TARGET_TYPES = ("ip", "instance")
 LB_VAR = "portkey_load_balancer"

@@ -18,159 +18,32 @@ A no-op run therefore runs 3 helm processes and never ``helm upgrade``.
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
-import base64
-import binascii
-import copy
 import datetime
 import json
 import os
 import re
 import shutil
-import stat
 import tempfile
 import time
 
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import (
-    PortkeyError, redact, redaction_marker, values_secret_values, yaml,
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError, deep_merge, yaml
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._audit_record import record_document, write_record
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._manifest import (
+    canonical_docs, docs_text, normalise, objects_from_manifest, release_docs, secret_diffs,
+)
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._private_files import open_new_private
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._redact import (
+    redact, redact_docs, redact_values, values_secret_values,
 )
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._helm import PENDING_STATES, HelmError, error_text
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._secrets import (
-    LEGACY_WARNING as LEGACY_SECRETS_WARNING, data_checksum, decoded_data, owned_secrets, redacted_view,
+    LEGACY_WARNING as LEGACY_SECRETS_WARNING, data_checksum, decoded_data, owned_secrets,
     secret_changes,
 )
-
-# Kinds that have no namespace (objects parsed from a manifest get the release namespace otherwise).
-CLUSTER_SCOPED_KINDS = frozenset((
-    "Namespace", "Node", "PersistentVolume", "StorageClass", "ClusterRole", "ClusterRoleBinding",
-    "CustomResourceDefinition", "PriorityClass", "ValidatingWebhookConfiguration",
-    "MutatingWebhookConfiguration", "APIService", "IngressClass", "RuntimeClass", "CSIDriver", "VolumeAttachment",
-))
-
-HOOK_ANNOTATION = "helm.sh/hook"
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# manifests
-# ---------------------------------------------------------------------------------------------------------------
-
-def split_manifest(text):
-    """The non-empty YAML documents of a manifest, in order (comments such as ``# Source:`` are ignored)."""
-    docs = []
-    try:
-        for doc in yaml.load_all(text or "", Loader=yaml.SafeLoader):
-            if isinstance(doc, dict) and doc:
-                docs.append(doc)
-    except yaml.YAMLError as exc:
-        raise PortkeyError("cannot parse the rendered manifest: %s" % exc)
-    return docs
-
-
-def is_hook(doc):
-    annotations = (doc.get("metadata") or {}).get("annotations") or {}
-    return HOOK_ANNOTATION in annotations
-
-
-def release_docs(text):
-    """Documents that belong to the release manifest: hooks and tests (stored apart by helm) are left out."""
-    return [d for d in split_manifest(text) if not is_hook(d)]
-
-
-def object_ref(doc, namespace):
-    meta = doc.get("metadata") or {}
-    kind = doc.get("kind")
-    ns = meta.get("namespace")
-    if not ns and kind not in CLUSTER_SCOPED_KINDS:
-        ns = namespace
-    return dict(api_version=doc.get("apiVersion"), kind=kind, name=meta.get("name"),
-                namespace=ns if kind not in CLUSTER_SCOPED_KINDS else None)
-
-
-def objects_from_manifest(text, namespace):
-    """[{api_version, kind, name, namespace}] of every object in a deployed manifest, in manifest order."""
-    return [object_ref(d, namespace) for d in release_docs(text)]
-
-
-def _doc_key(doc):
-    meta = doc.get("metadata") or {}
-    return (str(doc.get("apiVersion")), str(doc.get("kind")), str(meta.get("namespace") or ""),
-            str(meta.get("name")))
-
-
-def canonical_docs(docs):
-    """JSON-normalised documents sorted by (apiVersion, kind, namespace, name): order-independent comparison."""
-    normal = [json.loads(json.dumps(d, sort_keys=True, default=str)) for d in docs]
-    return sorted(normal, key=_doc_key)
-
-
-def _secret_marker(value, encoded):
-    text = value if isinstance(value, str) else json.dumps(value)
-    if encoded:
-        try:
-            text = base64.b64decode(text, validate=True).decode("utf-8")
-        except (binascii.Error, ValueError, UnicodeDecodeError):
-            pass
-    return redaction_marker(text)
-
-
-def secret_diffs(secret_plan):
-    """One diff per owned Secret created, changed or deleted: key names and <redacted sha256:...> markers only."""
-    diffs = []
-    for change in secret_plan["changes"]:
-        name = change["desired"]["metadata"]["name"]
-        before, after = redacted_view(change["current"]), redacted_view(change["desired"])
-        diffs.append(dict(before_header="Secret %s (cluster)" % name, after_header="Secret %s (desired)" % name,
-                          before=yaml.safe_dump(before, default_flow_style=False, sort_keys=True) if before else "",
-                          after=yaml.safe_dump(after, default_flow_style=False, sort_keys=True)))
-    for secret in secret_plan["stale"]:
-        name = secret["metadata"]["name"]
-        diffs.append(dict(before_header="Secret %s (cluster)" % name, after_header="Secret %s (deleted)" % name,
-                          before=yaml.safe_dump(redacted_view(secret), default_flow_style=False, sort_keys=True),
-                          after=""))
-    return diffs
-
-
-def redact_docs(docs, secret_values):
-    """Every ``data``/``stringData`` value of kind Secret -> ``<redacted sha256:XXXXXXXX>`` (of the decoded
-    value), then any known secret value anywhere via redact()."""
-    out = []
-    for doc in docs:
-        doc = copy.deepcopy(doc)
-        if doc.get("kind") == "Secret":
-            for field, encoded in (("data", True), ("stringData", False)):
-                if isinstance(doc.get(field), dict):
-                    doc[field] = dict((k, _secret_marker(v, encoded)) for k, v in doc[field].items())
-        out.append(doc)
-    return redact(out, secret_values)
-
-
-def docs_text(docs):
-    """A stable YAML text of documents (for diffs)."""
-    parts = []
-    for doc in docs:
-        key = _doc_key(doc)
-        body = yaml.safe_dump(doc, default_flow_style=False, sort_keys=True)
-        parts.append("# %s %s\n%s" % (key[1], key[3], body))
-    return "---\n".join(parts)
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # values
 # ---------------------------------------------------------------------------------------------------------------
-
-def merge_values(base, override):
-    """Helm's merge of -f files: maps merge recursively, anything else in ``override`` replaces."""
-    result = copy.deepcopy(base) if isinstance(base, dict) else {}
-    for key, value in (override or {}).items():
-        if isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = merge_values(result[key], value)
-        else:
-            result[key] = copy.deepcopy(value)
-    return result
-
-
-def normalise(obj):
-    """JSON round trip: what helm stores (ints and floats compare equal, tuples become lists)."""
-    return json.loads(json.dumps(obj if obj is not None else {}, sort_keys=True, default=str))
 
 
 def load_values_file(path):
@@ -186,40 +59,6 @@ def load_values_file(path):
     if not isinstance(doc, dict):
         raise PortkeyError("values_files: %s must hold a YAML mapping" % path)
     return doc
-
-
-def redact_values(values, secret_values, secret_paths=()):
-    """Values with every secret (by value, and by path for values of an older revision) redacted."""
-    values = copy.deepcopy(values)
-    for path in secret_paths or ():
-        _redact_path(values, path)
-    return redact(values, secret_values)
-
-
-def _redact_path(doc, path):
-    """Replace the string at a dotted path (``environment.data.X``, ``imageCredentials[0].password``)."""
-    node = doc
-    tokens = []
-    for part in path.split("."):
-        while "[" in part:
-            head, rest = part.split("[", 1)
-            if head:
-                tokens.append(head)
-            idx, part = rest.split("]", 1)
-            tokens.append(int(idx))
-        if part:
-            tokens.append(part)
-    for token in tokens[:-1]:
-        try:
-            node = node[token]
-        except (KeyError, IndexError, TypeError):
-            return
-    last = tokens[-1] if tokens else None
-    try:
-        if isinstance(node[last], str):
-            node[last] = redaction_marker(node[last])
-    except (KeyError, IndexError, TypeError):
-        return
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -326,80 +165,6 @@ def pending_age(rel, now=None):
         return None
     now = now or datetime.datetime.now(datetime.timezone.utc)
     return (now - when).total_seconds()
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# audit records (record_dir)
-# ---------------------------------------------------------------------------------------------------------------
-
-RECORD_FIELDS = ("name", "namespace", "revision", "status", "chart", "chart_version", "app_version")
-_RECORD_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def record_document(result, values, secret_values, secret_paths=(), record_name=None, state="present",
-                    now=None, error=None):
-    """The audit record of one run: release fields, checksums and the values with every secret redacted."""
-    now = now or datetime.datetime.now(datetime.timezone.utc)
-    release = result.get("release") or {}
-    doc = dict((key, release.get(key)) for key in RECORD_FIELDS)
-    doc.update(
-        record_name=record_name or release.get("name"),
-        timestamp=now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        state=state,
-        changed=bool(result.get("changed")),
-        failed=error is not None,
-        reasons=list(result.get("reasons") or []),
-        values_checksum=result.get("values_checksum"),
-        env_checksum=result.get("env_checksum"),
-        generation=result.get("generation"),
-        values=redact_values(normalise(values or {}), set(secret_values or ()) | values_secret_values(values),
-                             secret_paths),
-    )
-    if error is not None:
-        doc["error"] = redact(error, secret_values)
-    return doc
-
-
-def record_file_name(record_name, now):
-    """``<record name>-<UTC timestamp>.json``, the name reduced to letters, digits, '.', '_' and '-'."""
-    name = _RECORD_NAME.sub("_", str(record_name)).strip("._") or "release"
-    return "%s-%s.json" % (name, now.strftime("%Y%m%dT%H%M%S.%fZ"))
-
-
-def write_record(record_dir, doc, now):
-    """Write ``doc`` as ``record_dir/<name>-<timestamp>.json`` (0600; the folder is created 0700).
-
-    Returns (path, warnings). An existing folder is not chmod'ed; a group/world-accessible one is warned about.
-    """
-    warnings = []
-    record_dir = os.path.abspath(os.path.expanduser(record_dir))
-    try:
-        if not os.path.isdir(record_dir):
-            os.makedirs(record_dir, 0o700)
-            os.chmod(record_dir, 0o700)
-        elif stat.S_IMODE(os.stat(record_dir).st_mode) & 0o077:
-            warnings.append("record_dir %s is accessible to other users (mode %s); the records hold redacted "
-                            "values only, but chmod 0700 it to keep the audit trail private"
-                            % (record_dir, oct(stat.S_IMODE(os.stat(record_dir).st_mode))))
-        base = record_file_name(doc.get("record_name"), now)
-        for attempt in range(100):
-            path = os.path.join(record_dir, base if not attempt else base[:-5] + "-%d.json" % attempt)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                break
-            except OSError:
-                if not os.path.exists(path):
-                    raise
-        else:
-            raise PortkeyError("record_dir: cannot find a free file name for %s in %s" % (base, record_dir))
-        with os.fdopen(fd, "w") as handle:
-            os.fchmod(handle.fileno(), 0o600)
-            json.dump(doc, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-    except (IOError, OSError) as exc:
-        raise PortkeyError("record_dir: cannot write the audit record in %s: %s; set record_dir "
-                           "(portkey_record_dir) to a writable folder" % (record_dir, exc.strerror or exc))
-    return path, warnings
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -527,13 +292,12 @@ class ReleaseManager(object):
         for path in self.req.values_files:
             doc = load_values_file(path)
             self.add_secrets(values_secret_values(doc))
-            values = merge_values(values, doc)
+            values = deep_merge(values, doc)
         return vr, normalise(values), paths
 
     def _write_values(self, tmpdir, values):
         path = os.path.join(tmpdir, "values.json")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
+        with open_new_private(path) as handle:
             json.dump(values, handle, sort_keys=True)
         return path
 

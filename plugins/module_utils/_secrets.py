@@ -14,7 +14,7 @@ Modes (``portkey_secrets.mode``):
   - ``external``: an External Secrets Operator ``ExternalSecret`` (created by the gateway role) fills the Secret;
   - ``values``: every secret in the chart values (the only mode chart 1.0.x has).
 
-Pure helpers: the split of the environment, the Secret objects and their checksum, the redacted Secret diff.
+Pure helpers: the split of the environment, the Secret objects and their checksum.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -25,18 +25,17 @@ import base64
 import hashlib
 import json
 
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import (
-    PortkeyError,
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._redact import (
+    decode_secret_value,
     is_secret_env_key,
-    redaction_marker,
     url_credentials,
 )
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._objects import MANAGED_BY, MANAGED_BY_LABEL
 
 MODES = ("owned", "existing", "external", "values")
 REFERENCE_MODES = ("owned", "existing", "external")
 SECRET_CHECKSUM_ANNOTATION = "portkey.ai/secret-checksum"
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-MANAGED_BY = "portkey_ai.gateway"
 RELEASE_LABEL = "portkey.ai/release"
 LEGACY_WARNING = ("chart 1.0.x cannot reference an existing Secret: the secrets (client auth key, store keys, registry "
                   "password) stay in the chart values and so in every Helm release record of %s; upgrade to chart "
@@ -95,13 +94,7 @@ def owned_secrets(plan, namespace, release):
 
 def decoded_data(secret):
     """{key: text} of a Secret read from the API (base64 ``data``); undecodable values are kept as is."""
-    result = {}
-    for key, value in ((secret or {}).get("data") or {}).items():
-        try:
-            result[key] = base64.b64decode(value).decode("utf-8")
-        except (ValueError, TypeError, UnicodeDecodeError):
-            result[key] = value
-    return result
+    return dict((key, decode_secret_value(value)) for key, value in ((secret or {}).get("data") or {}).items())
 
 
 def secret_changes(current, desired):
@@ -113,14 +106,6 @@ def secret_changes(current, desired):
         or any(((current.get("metadata") or {}).get("labels") or {}).get(k) != v
                for k, v in desired["metadata"]["labels"].items()))
     return keys, meta_changed
-
-
-def redacted_view(secret):
-    """A Secret as a diff shows it: name, type and ``<redacted sha256:XXXXXXXX>`` per key."""
-    if secret is None:
-        return {}
-    return {"name": secret["metadata"]["name"], "type": secret.get("type", "Opaque"),
-            "data": dict((k, redaction_marker(v)) for k, v in sorted(decoded_data(secret).items()))}
 
 
 class KubeSecrets(object):

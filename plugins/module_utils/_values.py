@@ -23,14 +23,22 @@ import os
 import re
 from collections import namedtuple
 
+from ansible_collections.portkey_ai.gateway.plugins.module_utils import _checks as checks
 from ansible_collections.portkey_ai.gateway.plugins.module_utils import _lb
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import (
     PortkeyError,
-    secret_paths,
-    secret_values_of,
-    yaml,
+    deep_merge,
+    lookup,
+    render_yaml,
 )
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._chart import chart_defaults, load_chart
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._redact import secret_paths, secret_values_of
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._chart import (
+    chart_defaults, generation_of, load_chart, parse_semver,
+)
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._env_rules import (
+    MANDATORY_ENV, apply_env_rules, read_environment)
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._objects import (
+    GATEWAY_PORT, SELECTOR_LABELS, gateway_label_selector)
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._secrets import (
     MODES as SECRET_MODES,
     SECRET_CHECKSUM_ANNOTATION,
@@ -47,82 +55,11 @@ DEFAULT_CHART_NAME = "gateway"
 DOCKER_HUB_REGISTRY = "https://index.docker.io/v1/"
 DEFAULT_PULL_SECRET = "portkeyenterpriseregistrycredentials"
 PRIVATE_IMAGE = "docker.io/portkeyai/gateway_enterprise"
-LEGACY_PORT = 8787
 ENV_CHECKSUM_ANNOTATION = "portkey.ai/env-checksum"
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 ZONE_KEY = "topology.kubernetes.io/zone"
-NAME_LABEL = "app.kubernetes.io/name"
-INSTANCE_LABEL = "app.kubernetes.io/instance"
-COMPONENT_LABEL = "app.kubernetes.io/component"
-IN_CLUSTER_REDIS_URL = "redis://redis:6379"
 # Runbook sizing: t4g.medium nodes are 2 vCPU / 4 GiB.
 DEFAULT_RESOURCES = {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
-
-# The data-plane environment reference (portkey-chart.md 1.5 and the chart's values). Others are warned about.
-KNOWN_ENV_KEYS = frozenset("""
-SERVICE_NAME PORT PORTKEY_CLIENT_AUTH ORGANISATIONS_TO_SYNC ALBUS_BASEPATH SERVER_MODE MCP_PORT
-MCP_GATEWAY_BASE_URL REQUEST_TIMEOUT
-ANALYTICS_STORE ANALYTICS_STORE_ENDPOINT ANALYTICS_STORE_USER ANALYTICS_STORE_PASSWORD ANALYTICS_LOG_TABLE
-ANALYTICS_FEEDBACK_TABLE ANALYTICS_GENERATION_HOOKS_TABLE
-OTEL_PUSH_ENABLED OTEL_ENDPOINT OTEL_RESOURCE_ATTRIBUTES OTEL_EXPORTER_OTLP_HEADERS OTEL_EXPORTER_OTLP_PROTOCOL
-LOG_STORE LOG_STORE_REGION LOG_STORE_ACCESS_KEY LOG_STORE_SECRET_KEY LOG_STORE_GENERATIONS_BUCKET LOG_STORE_BASEPATH
-LOG_STORE_AWS_ROLE_ARN LOG_STORE_AWS_EXTERNAL_ID AWS_IMDS_V1 LOG_STORE_FILE_PATH_FORMAT
-MONGO_DB_CONNECTION_URL MONGO_DATABASE MONGO_COLLECTION_NAME MONGO_GENERATION_HOOKS_COLLECTION_NAME
-MONGO_GENERATIONS_HOOKS_COLLECTION_NAME
-AZURE_AUTH_MODE AZURE_MANAGED_CLIENT_ID AZURE_ENTRA_CLIENT_ID AZURE_ENTRA_CLIENT_SECRET AZURE_ENTRA_TENANT_ID
-AZURE_STORAGE_ACCOUNT AZURE_STORAGE_KEY AZURE_STORAGE_CONTAINER GCP_AUTH_MODE
-AWS_ASSUME_ROLE_ACCESS_KEY_ID AWS_ASSUME_ROLE_SECRET_ACCESS_KEY AWS_ASSUME_ROLE_REGION
-CACHE_STORE REDIS_URL REDIS_TLS_ENABLED REDIS_MODE REDIS_HOST REDIS_PORT REDIS_USERNAME REDIS_PASSWORD
-REDIS_TLS_CERTS REDIS_SCALE_READS REDIS_CLUSTER_ENDPOINTS REDIS_CLUSTER_DISCOVERY_URL REDIS_CLUSTER_DISCOVERY_AUTH
-AWS_REDIS_AUTH_MODE AWS_REDIS_CLUSTER_NAME AWS_REDIS_REGION AWS_REDIS_ASSUME_ROLE_ARN AWS_REDIS_ROLE_EXTERNAL_ID
-FINETUNES_BUCKET LOG_EXPORTS_BUCKET FINETUNES_AWS_ROLE_ARN GATEWAY_BASE_URL DATASERVICE_BASEPATH HYBRID_DEPLOYMENT
-ENABLE_PROMETHEUS PROMETHEUS_PUSH_ENABLED ENABLE_LOKI LOKI_PUSH_ENABLED
-""".split())
-KNOWN_ENV_PREFIXES = ("PROMETHEUS_", "EXPERIMENTAL_GEN_AI_OTEL_")
-
-S3_KEYS = ("LOG_STORE_REGION", "LOG_STORE_ACCESS_KEY", "LOG_STORE_SECRET_KEY", "LOG_STORE_GENERATIONS_BUCKET")
-STATIC_LOG_STORE_KEYS = ("LOG_STORE_ACCESS_KEY", "LOG_STORE_SECRET_KEY")
-# LOG_STORE value -> the environment keys it needs ("" = no log store configured).
-LOG_STORE_REQUIRES = {
-    "": (),
-    "s3": S3_KEYS,
-    "wasabi": S3_KEYS,
-    "gcs": S3_KEYS,
-    "s3_assume": ("LOG_STORE_REGION", "LOG_STORE_GENERATIONS_BUCKET"),
-    "mongo": ("MONGO_DB_CONNECTION_URL", "MONGO_DATABASE", "MONGO_COLLECTION_NAME"),
-    "gcs_assume": (),
-    "netapp": (),
-    "s3_custom": (),
-    "azure": (),
-}
-IN_CLUSTER_CACHE = "redis"
-# CACHE_STORE value -> the environment keys it needs (the in-cluster Redis gets defaults instead).
-CACHE_STORE_REQUIRES = {
-    IN_CLUSTER_CACHE: (),
-    "aws-elastic-cache": ("REDIS_URL", "REDIS_TLS_ENABLED"),
-    "custom": ("REDIS_URL", "REDIS_TLS_ENABLED"),
-    "azure-redis": ("REDIS_URL", "REDIS_TLS_ENABLED"),
-    "memory-store": (),
-}
-ANALYTICS_STORE_REQUIRES = {
-    "control_plane": (),
-    "clickhouse": ("ANALYTICS_STORE_ENDPOINT", "ANALYTICS_STORE_USER", "ANALYTICS_STORE_PASSWORD",
-                   "ANALYTICS_LOG_TABLE", "ANALYTICS_FEEDBACK_TABLE"),
-}
-# Mandatory environment values that also have their own input: (env key, input, what it is).
-MANDATORY_ENV = (
-    ("PORTKEY_CLIENT_AUTH", "client_auth",
-     "the Client Auth Key from Portkey; keep it in the vault: portkey_client_auth: \"{{ vault_portkey_client_auth }}\""),
-    ("ORGANISATIONS_TO_SYNC", "organisations_to_sync", "your Portkey organisation id(s), comma separated"),
-)
-
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-RELEASE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+$")
-IMAGE_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
-QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|Pi|Ei|M|G|T|P|E)?$")
-PERCENT = re.compile(r"^[0-9]+%$")
 
 ValuesResult = namedtuple(
     "ValuesResult",
@@ -131,214 +68,53 @@ ValuesResult = namedtuple(
 ValuesResult.__new__.__defaults__ = (None,)  # secrets: the secret plan (see _secrets.py); contains secrets
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Value checkers: return the normalized value or raise _Invalid(problem). Never echo secret values.
-
-class _Invalid(Exception):
-    pass
-
-
-def _got(value, secret=False):
-    kind = type(value).__name__
-    if secret or isinstance(value, (dict, list)):
-        return "a %s" % kind
-    text = repr(value)
-    return "%s (%s)" % (text if len(text) <= 40 else text[:37] + "...", kind)
-
-
-def scalar_text(value):
-    """The string an environment/annotation value becomes: booleans lowercased, numbers in decimal."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (str, int, float)):
-        return str(value)
-    return None
-
-
-def _string(value, secret=False):
-    if isinstance(value, str) and value.strip():
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        raise _Invalid("expected a string, got %s; quote it in YAML" % _got(value, secret))
-    raise _Invalid("expected a non-empty string, got %s" % _got(value, secret))
-
-
-def _secret_string(value):
-    return _string(value, secret=True)
-
-
-def _optional_string(value):
-    if value == "":
-        return value
-    return _string(value)
-
-
-def _boolean(value):
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "yes", "false", "no"):
-        return value.lower() in ("true", "yes")
-    raise _Invalid("expected a boolean (true/false), got %s" % _got(value))
-
-
-def _integer(low, high=None):
-    def check(value):
-        number = None
-        if isinstance(value, int) and not isinstance(value, bool):
-            number = value
-        elif isinstance(value, str) and value.strip().isdigit():
-            number = int(value)
-        if number is None or number < low or (high is not None and number > high):
-            bounds = ">= %d" % low if high is None else "between %d and %d" % (low, high)
-            raise _Invalid("expected an integer %s, got %s" % (bounds, _got(value)))
-        return number
-    return check
-
-
-def _choice(choices):
-    def check(value):
-        if value in choices:
-            return value
-        raise _Invalid("expected one of %s, got %s" % (", ".join(choices), _got(value)))
-    return check
-
-
-def _k8s_name(value):
-    if isinstance(value, str) and len(value) <= 253 and K8S_NAME.match(value):
-        return value
-    raise _Invalid("expected a Kubernetes name (lowercase letters, digits, '-', '.'), got %s" % _got(value))
-
-
-def _namespace(value):
-    """A namespace is a DNS-1123 label: at most 63 lowercase letters, digits and '-' (no dots)."""
-    if isinstance(value, str) and len(value) <= 63 and RELEASE_NAME.match(value):
-        return value
-    raise _Invalid("expected a Kubernetes namespace (a DNS-1123 label: at most 63 lowercase letters, digits and '-', "
-                   "starting and ending with a letter or digit), got %s" % _got(value))
-
-
-def _release_name(value):
-    if isinstance(value, str) and len(value) <= 53 and RELEASE_NAME.match(value):
-        return value
-    raise _Invalid("expected a Helm release name (lowercase letters, digits and '-', at most 53 characters), "
-                   "got %s" % _got(value))
-
-
-def _role_arn(value):
-    if isinstance(value, str) and ROLE_ARN.match(value):
-        return value
-    raise _Invalid("expected an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>), got %s" % _got(value))
-
-
-def _image_tag(value):
-    tag = _string(value) if value != "" else ""
-    if not tag or tag.lower() == "latest":
-        raise _Invalid("image tags must be pinned, got %r; set a version such as \"1.11.4\" "
-                       "(or remove the key to use the chart's pinned appVersion)" % tag)
-    if not IMAGE_TAG.match(tag):
-        raise _Invalid("%r is not a valid image tag" % tag)
-    return tag
-
-
-def _int_or_percent(value):
-    if isinstance(value, str) and PERCENT.match(value):
-        return value
-    try:
-        return _integer(0)(value)
-    except _Invalid:
-        raise _Invalid("expected an integer >= 0 or a percentage like \"25%%\", got %s" % _got(value))
-
-
-def _dict(value):
-    if isinstance(value, dict):
-        return copy.deepcopy(value)
-    raise _Invalid("expected a dict (mapping), got %s" % _got(value))
-
-
-def _list_of_dicts(value):
-    if isinstance(value, list) and all(isinstance(item, dict) for item in value):
-        return copy.deepcopy(value)
-    raise _Invalid("expected a list of dicts, got %s" % _got(value))
-
-
-def _string_map(value):
-    """A dict of string values (annotations, labels, node selectors): scalars are stringified."""
-    mapping = _dict(value)
-    result = {}
-    for key, item in mapping.items():
-        text = scalar_text(item)
-        if not isinstance(key, str) or text is None:
-            raise _Invalid("key %r: expected a string value, got %s" % (key, _got(item)))
-        result[key] = text
-    return result
-
-
-def _quantity_map(value):
-    mapping = _string_map(value)
-    for key, quantity in mapping.items():
-        if not QUANTITY.match(quantity):
-            raise _Invalid("%s: %r is not a Kubernetes quantity (e.g. \"500m\", \"2\", \"4Gi\")" % (key, quantity))
-    return mapping
-
-
-def _env_key_list(value):
-    if isinstance(value, list) and value and all(isinstance(k, str) and ENV_NAME.match(k) for k in value):
-        return sorted(set(value))
-    raise _Invalid("expected a non-empty list of environment variable names, got %s" % _got(value))
-
-
-def _organisations(value):
-    if isinstance(value, list) and value:
-        return ",".join(_string(item) for item in value)
-    return _string(value)
-
-
 # Structured inputs: input -> {field: checker}. Unknown fields are errors.
 SECTIONS = {
-    "image": {"repository": _string, "tag": _image_tag,
-              "pull_policy": _choice(("Always", "IfNotPresent", "Never"))},
-    "image_credentials": {"username": _string, "password": _secret_string, "auth": _secret_string,
-                          "email": _optional_string, "registry": _string, "name": _k8s_name},
-    "service": {"type": _choice(("LoadBalancer", "ClusterIP", "NodePort")), "port": _integer(1, 65535),
-                "annotations": _string_map},
-    "service_account": {"create": _boolean, "name": _k8s_name, "annotations": _string_map, "role_arn": _role_arn},
-    "resources": {"requests": _quantity_map, "limits": _quantity_map},
-    "autoscaling": {"enabled": _boolean, "min_replicas": _integer(1), "max_replicas": _integer(1),
-                    "target_cpu": _integer(1, 1000), "target_memory": _integer(1, 1000)},
-    "high_availability": {"zone_spread": _boolean, "max_skew": _integer(1), "topology_key": _string,
-                          "when_unsatisfiable": _choice(("ScheduleAnyway", "DoNotSchedule")),
+    "image": {"repository": checks.string, "tag": checks.image_tag,
+              "pull_policy": checks.choice(("Always", "IfNotPresent", "Never"))},
+    "image_credentials": {"username": checks.string, "password": checks.secret_string, "auth": checks.secret_string,
+                          "email": checks.optional_string, "registry": checks.string, "name": checks.k8s_name},
+    "service": {"type": checks.choice(("LoadBalancer", "ClusterIP", "NodePort")), "port": checks.integer(1, 65535),
+                "annotations": checks.string_map},
+    "service_account": {"create": checks.boolean, "name": checks.k8s_name, "annotations": checks.string_map,
+                        "role_arn": checks.role_arn},
+    "resources": {"requests": checks.quantity_map, "limits": checks.quantity_map},
+    "autoscaling": {"enabled": checks.boolean, "min_replicas": checks.integer(1), "max_replicas": checks.integer(1),
+                    "target_cpu": checks.integer(1, 1000), "target_memory": checks.integer(1, 1000)},
+    "high_availability": {"zone_spread": checks.boolean, "max_skew": checks.integer(1), "topology_key": checks.string,
+                          "when_unsatisfiable": checks.choice(("ScheduleAnyway", "DoNotSchedule")),
                           # the PodDisruptionBudget is not a chart value (the gateway role creates it)
-                          "pdb": _boolean, "pdb_min_available": _integer(1)},
-    "strategy": {"max_surge": _int_or_percent, "max_unavailable": _int_or_percent},
-    "dataservice": {"enabled": _boolean},
+                          "pdb": checks.boolean, "pdb_min_available": checks.integer(1)},
+    "strategy": {"max_surge": checks.int_or_percent, "max_unavailable": checks.int_or_percent},
+    "dataservice": {"enabled": checks.boolean},
     # where the secrets live (1.7.x): see _secrets.py
-    "secrets": {"mode": _choice(SECRET_MODES), "name": _k8s_name, "keys": _env_key_list,
-                "pull_secret_name": _k8s_name, "store": _k8s_name,
-                "store_kind": _choice(("SecretStore", "ClusterSecretStore")), "remote_key": _string,
-                "refresh_interval": _string, "wait_timeout": _integer(1)},
+    "secrets": {"mode": checks.choice(SECRET_MODES), "name": checks.k8s_name, "keys": checks.env_key_list,
+                "pull_secret_name": checks.k8s_name, "store": checks.k8s_name,
+                "store_kind": checks.choice(("SecretStore", "ClusterSecretStore")), "remote_key": checks.string,
+                "refresh_interval": checks.string, "wait_timeout": checks.integer(1)},
 }
 # Plain inputs: input -> checker.
 SCALARS = {
-    "release_name": _release_name,
-    "namespace": _namespace,
-    "generation": _choice(("auto",) + GENERATIONS),
-    "client_auth": _secret_string,
-    "organisations_to_sync": _organisations,
-    "environment": _dict,
-    "environment_secret": _boolean,
-    "image_pull_secret": _k8s_name,
-    "replicas": _integer(1),
-    "node_selector": _string_map,
-    "tolerations": _list_of_dicts,
-    "affinity": _dict,
-    "pod_annotations": _string_map,
-    "pod_labels": _string_map,
-    "extra_values": _dict,
+    "release_name": checks.release_name,
+    "namespace": checks.namespace,
+    "generation": checks.choice(("auto",) + GENERATIONS),
+    "client_auth": checks.secret_string,
+    "organisations_to_sync": checks.organisations,
+    "environment": checks.dict_value,
+    "environment_secret": checks.boolean,
+    "image_pull_secret": checks.k8s_name,
+    "replicas": checks.integer(1),
+    "node_selector": checks.string_map,
+    "tolerations": checks.list_of_dicts,
+    "affinity": checks.dict_value,
+    "pod_annotations": checks.string_map,
+    "pod_labels": checks.string_map,
+    "extra_values": checks.dict_value,
     # checked by _lb.load_balancer_settings (the keys are listed there)
-    "load_balancer": _dict,
-    "private_link": _dict,
+    "load_balancer": checks.dict_value,
+    "private_link": checks.dict_value,
     # sha256 of an existing / external Secret's data, read from the cluster by gateway_release (rotation)
-    "secret_checksum": _string,
+    "secret_checksum": checks.string,
 }
 INPUTS = frozenset(SCALARS) | frozenset(SECTIONS)
 # Input variable names that differ from portkey_<input>.
@@ -373,15 +149,6 @@ def _trunc63(name):
     return name[:63].rstrip("-")
 
 
-def detect_generation(version):
-    """'1.0' for chart 1.0.x (and 0.x portkeyenterprise), '1.7' for >= 1.1, None when unparseable."""
-    match = re.match(r"^v?([0-9]+)\.([0-9]+)", str(version or ""))
-    if not match:
-        return None
-    major, minor = int(match.group(1)), int(match.group(2))
-    return "1.0" if major == 0 or (major, minor) == (1, 0) else "1.7"
-
-
 def read_chart(chart_path):
     """name/version/app_version/defaults of a chart directory (or its Chart.yaml), read by _chart (the one reader)."""
     folder = os.path.dirname(chart_path) if os.path.basename(chart_path) == "Chart.yaml" else chart_path
@@ -394,34 +161,10 @@ def read_chart(chart_path):
             "defaults": chart_defaults(folder)}
 
 
-def deep_merge(base, override):
-    """A new dict: dicts merged recursively, everything else (lists too) replaced by ``override``."""
-    merged = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(merged.get(key), dict) and isinstance(value, dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
-def render_yaml(values):
-    """Canonical YAML (sorted keys, block style): the file content and the checksum input."""
-    return yaml.safe_dump(values, default_flow_style=False, sort_keys=True, allow_unicode=True, width=4096)
-
-
 def env_checksum(env_data):
     """sha256 over the sorted, stringified environment data (nothing else)."""
     canonical = json.dumps(sorted((str(k), str(v)) for k, v in env_data.items()), separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def _lookup(tree, path):
-    for key in path:
-        if not isinstance(tree, dict) or key not in tree:
-            return None
-        tree = tree[key]
-    return tree
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -451,7 +194,7 @@ class _Build:
     def check(self, var, checker, value):
         try:
             return checker(value)
-        except _Invalid as exc:
+        except checks.Invalid as exc:
             self.invalid(var, str(exc))
             return None
 
@@ -475,7 +218,7 @@ class _Build:
         if raw is None:
             return {}
         if not isinstance(raw, dict):
-            self.invalid(var, "expected a dict with keys %s, got %s" % (", ".join(sorted(SECTIONS[name])), _got(raw)))
+            self.invalid(var, "expected a dict with keys %s, got %s" % (", ".join(sorted(SECTIONS[name])), checks.got(raw)))
             return {}
         fields = SECTIONS[name]
         result = {}
@@ -494,7 +237,7 @@ class _Build:
     def extra_var(self, path, default_var):
         """Name the variable a final value came from: portkey_extra_values.<path> if set there."""
         extra = self.get("extra_values", {})
-        if _lookup(extra, path) is not None:
+        if lookup(extra, path) is not None:
             return "portkey_extra_values." + ".".join(path)
         return default_var
 
@@ -510,10 +253,10 @@ def _check_unknown_inputs(build):
 def _resolve_generation(build):
     wanted = build.get("generation", "auto")
     version = build.chart.get("version")
-    detected = detect_generation(version)
+    detected = generation_of(version)
     if version is not None and detected is None:
         build.warnings.append("chart version %r is not a semantic version; generation cannot be detected" % version)
-    if version is not None and int(re.match(r"^v?([0-9]*)", version).group(1) or 0) >= 2:
+    if detected is not None and parse_semver(version)[0] >= 2:
         build.warnings.append("chart version %s is newer than the tested 1.7.x; rendering it as generation 1.7"
                               % version)
     if wanted != "auto":
@@ -539,32 +282,6 @@ def _names(build):
     return release, chart_name, name, fullname
 
 
-def _read_environment(build):
-    """The environment (portkey_environment, then portkey_extra_values.environment.data), stringified."""
-    env = {}
-    sources = [("portkey_environment", build.get("environment", {}))]
-    extra = build.get("extra_values", {})
-    for path in (("environment",), ("environment", "data")):
-        found = _lookup(extra, path)
-        if found is not None and not isinstance(found, dict):
-            build.invalid("portkey_extra_values." + ".".join(path), "expected a dict, got %s" % _got(found))
-    extra_data = _lookup(extra, ("environment", "data"))
-    if isinstance(extra_data, dict):
-        sources.append(("portkey_extra_values.environment.data", extra_data))
-    for source, data in sources:
-        for key, value in data.items():
-            var = "%s.%s" % (source, key)
-            text = scalar_text(value)
-            if not isinstance(key, str) or not ENV_NAME.match(key):
-                build.invalid(var, "%r is not a valid environment variable name" % (key,))
-            elif text is None:
-                build.invalid(var, "expected a string, number or boolean, got %s" % _got(value, secret=True))
-            else:
-                env[key] = text
-                build.env_origin[key] = var
-    return env
-
-
 def _mandatory_env(build, env):
     for key, name, what in MANDATORY_ENV:
         var = variable(name)
@@ -580,135 +297,11 @@ def _mandatory_env(build, env):
             build.error(var, "is required (%s = %s); set %s" % (key, what, var))
 
 
-def _require_env(build, env, keys, because):
-    for key in keys:
-        if not env.get(key) and key not in build.from_secret:
-            build.error(build.env_var(key), "is required %s; set it (a non-empty string)" % because)
-
-
-def _store_choice(build, env, key, choices):
-    value = env[key]
-    if value not in choices:
-        build.error(build.env_var(key), "unknown %s %r; use one of: %s"
-                    % (key, value, ", ".join(c for c in sorted(choices) if c)))
-        return None
-    return value
-
-
-def _log_store_rules(build, env):
-    store = _store_choice(build, env, "LOG_STORE", LOG_STORE_REQUIRES) if "LOG_STORE" in env else ""
-    if store is None:
-        return
-    _require_env(build, env, LOG_STORE_REQUIRES[store], "with LOG_STORE %s" % store)
-    if store == "s3_assume":
-        for key in STATIC_LOG_STORE_KEYS:
-            if env.get(key):
-                build.error(build.env_var(key), "must not be set with LOG_STORE s3_assume (IRSA: the pods use the "
-                            "ServiceAccount's role, no static keys); remove it or use LOG_STORE s3")
-    if store == "mongo":
-        build.warnings.append("LOG_STORE mongo is in maintenance mode upstream (16 MB document limit); "
-                              "S3 (s3 / s3_assume) is the recommended log store")
-
-
-def _cache_store_rules(build, env):
-    store = _store_choice(build, env, "CACHE_STORE", CACHE_STORE_REQUIRES)
-    if store == IN_CLUSTER_CACHE:
-        env.setdefault("REDIS_URL", IN_CLUSTER_REDIS_URL)
-        env.setdefault("REDIS_TLS_ENABLED", "false")
-        build.warnings.append("CACHE_STORE redis deploys the chart's in-cluster Redis (one replica, no auth, no "
-                              "persistence); for production set portkey_environment.CACHE_STORE aws-elastic-cache "
-                              "with REDIS_URL and REDIS_TLS_ENABLED")
-        if not env["REDIS_URL"].startswith(IN_CLUSTER_REDIS_URL.rsplit(":", 1)[0]):
-            build.warnings.append("%s points away from the in-cluster Redis that CACHE_STORE redis deploys; use "
-                                  "CACHE_STORE aws-elastic-cache/custom for an external Redis"
-                                  % build.env_var("REDIS_URL"))
-    elif store is not None:
-        _require_env(build, env, CACHE_STORE_REQUIRES[store], "with CACHE_STORE %s" % store)
-    tls = env.get("REDIS_TLS_ENABLED")
-    if tls is not None:
-        if tls.lower() not in ("true", "false"):
-            build.error(build.env_var("REDIS_TLS_ENABLED"), "expected \"true\" or \"false\", got %r" % tls)
-        else:
-            env["REDIS_TLS_ENABLED"] = tls = tls.lower()
-    url = env.get("REDIS_URL")
-    if url:
-        scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-        if scheme not in ("redis", "rediss"):
-            build.error(build.env_var("REDIS_URL"), "expected a redis:// or rediss:// URL; fix the scheme")
-        elif scheme == "rediss" and tls == "false":
-            build.error(build.env_var("REDIS_TLS_ENABLED"), "is \"false\" but REDIS_URL uses rediss:// (TLS); set "
-                        "REDIS_TLS_ENABLED: \"true\" (or use a redis:// URL for a non-TLS Redis)")
-
-
-def _analytics_store_rules(build, env):
-    store = _store_choice(build, env, "ANALYTICS_STORE", ANALYTICS_STORE_REQUIRES)
-    if store:
-        _require_env(build, env, ANALYTICS_STORE_REQUIRES[store], "with ANALYTICS_STORE %s" % store)
-
-
-def _port_rules(build, env):
-    port = env.get("PORT")
-    if port is None:
-        return
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        build.error(build.env_var("PORT"), "expected a port number, got %r" % port)
-    elif build.generation == "1.0" and int(port) != LEGACY_PORT:
-        build.error(build.env_var("PORT"), "chart 1.0.x probes the hard-coded port 8787, so the gateway must "
-                    "listen on 8787; remove PORT or set it to \"8787\"")
-
-
-# Monitoring switches the gateway reads as "true"/"false" (portkey_monitoring.environment or portkey_environment).
-MONITORING_BOOLEAN_KEYS = ("OTEL_PUSH_ENABLED", "ENABLE_PROMETHEUS", "PROMETHEUS_PUSH_ENABLED", "ENABLE_LOKI",
-                           "LOKI_PUSH_ENABLED", "PROMETHEUS_INCLUDE_MODEL_LABEL", "PROMETHEUS_INCLUDE_CONFIG_NAME_LABEL",
-                           "PROMETHEUS_INCLUDE_API_KEY_NAME_LABEL")
-BOOLEAN_WORDS = {"true": "true", "yes": "true", "on": "true", "1": "true",
-                 "false": "false", "no": "false", "off": "false", "0": "false"}
-OTLP_PROTOCOLS = ("grpc", "http/protobuf", "http/json")
-HTTP_URL = re.compile(r"^https?://[^\s/?#@]+(@[^\s/?#]+)?(:[0-9]{1,5})?([/?#]\S*)?$", re.I)
-
-
-def _monitoring_rules(build, env):
-    """Prometheus / OpenTelemetry settings: boolean switches, the OTLP endpoint URL and protocol."""
-    for key in MONITORING_BOOLEAN_KEYS:
-        if key in env:
-            word = BOOLEAN_WORDS.get(env[key].strip().lower())
-            if word is None:
-                build.error(build.env_var(key), "expected a boolean (\"true\" or \"false\"), got %r" % env[key])
-            else:
-                env[key] = word
-    endpoint = env.get("OTEL_ENDPOINT")
-    if endpoint is not None and not HTTP_URL.match(endpoint.strip()):
-        # never echo it: an endpoint URL may carry credentials
-        build.error(build.env_var("OTEL_ENDPOINT"), "expected an http:// or https:// URL of the OpenTelemetry "
-                    "collector (e.g. \"http://otel-collector.monitoring:4318\")")
-    if env.get("OTEL_PUSH_ENABLED") == "true" and not (endpoint or "").strip():
-        build.warnings.append("%s is \"true\" but OTEL_ENDPOINT is not set, so the gateway has no collector to "
-                              "push to; set OTEL_ENDPOINT to the collector's URL or OTEL_PUSH_ENABLED: \"false\""
-                              % build.env_var("OTEL_PUSH_ENABLED"))
-    protocol = env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-    if protocol is not None and protocol not in OTLP_PROTOCOLS:
-        build.error(build.env_var("OTEL_EXPORTER_OTLP_PROTOCOL"), "unknown OTLP protocol %r; use one of: %s"
-                    % (protocol, ", ".join(OTLP_PROTOCOLS)))
-
-
-def _unknown_env_warnings(build, env):
-    for key in sorted(env):
-        if key not in KNOWN_ENV_KEYS and not key.startswith(KNOWN_ENV_PREFIXES):
-            build.warnings.append("%s is not a known Portkey gateway variable (kept as is); check the spelling"
-                                  % build.env_var(key))
-
-
 def _environment(build):
-    env = _read_environment(build)
+    """The gateway environment: the inventory's, its mandatory values, then the gateway's rules (_env_rules)."""
+    env = read_environment(build)
     _mandatory_env(build, env)
-    env.setdefault("CACHE_STORE", IN_CLUSTER_CACHE)
-    env.setdefault("ANALYTICS_STORE", "control_plane")
-    _log_store_rules(build, env)
-    _cache_store_rules(build, env)
-    _analytics_store_rules(build, env)
-    _port_rules(build, env)
-    _monitoring_rules(build, env)
-    _unknown_env_warnings(build, env)
+    apply_env_rules(build, env)
     return env
 
 
@@ -818,7 +411,7 @@ def _pull_secret_values(build):
             return {"imageCredentials": [], "imagePullSecrets": [{"name": secret_name}]}
         # 1.0.x ignores imagePullSecrets; pods reference every imageCredentials item's name.
         return {"imageCredentials": [{"name": secret_name, "create": False}]}
-    repository = _lookup(build.inputs, ("image", "repository")) or PRIVATE_IMAGE
+    repository = lookup(build.inputs, ("image", "repository")) or PRIVATE_IMAGE
     if repository in (PRIVATE_IMAGE, PRIVATE_IMAGE.split("/", 1)[1]):
         build.error("portkey_image_credentials", "the image %s is private: set portkey_image_credentials "
                     "{username, password} (Docker Hub credentials from Portkey, password from the vault) or "
@@ -833,7 +426,7 @@ def _replica_values(build):
 
 def _service_values(build, env):
     service = build.section("service")
-    result = {"type": service.get("type", "LoadBalancer"), "port": service.get("port", LEGACY_PORT)}
+    result = {"type": service.get("type", "LoadBalancer"), "port": service.get("port", GATEWAY_PORT)}
     annotations = dict(service.get("annotations") or {})
     settings, problems = _lb.load_balancer_settings(build.get("load_balancer", {}), build.get("private_link", {}))
     for var, problem in problems:
@@ -842,7 +435,7 @@ def _service_values(build, env):
         if result["type"] != "LoadBalancer":
             build.error("portkey_service.type", "is %s, but %s / %s need a Service of type LoadBalancer"
                         % (result["type"], _lb.LB_VAR, _lb.PL_VAR))
-        container_port = env.get("PORT", LEGACY_PORT) if build.generation != "1.0" else LEGACY_PORT
+        container_port = env.get("PORT", GATEWAY_PORT) if build.generation != "1.0" else GATEWAY_PORT
         for key, value in _lb.service_annotations(settings, result["port"], container_port).items():
             if annotations.get(key, value) != value:
                 build.error("portkey_service.annotations.%s" % key, "%r differs from %r, which %s sets; remove the "
@@ -886,7 +479,7 @@ def _autoscaling_values(build):
     result = dict((chart_key, scaling[key]) for key, chart_key in AUTOSCALING_KEYS if key in scaling)
     result["enabled"] = scaling.get("enabled", False)
     # an omitted bound is the chart's default (values.yaml autoscaling.minReplicas / maxReplicas)
-    defaults = _lookup(build.chart, ("defaults", "autoscaling")) or {}
+    defaults = lookup(build.chart, ("defaults", "autoscaling")) or {}
     low = scaling.get("min_replicas", defaults.get("minReplicas", 1))
     high = scaling.get("max_replicas", defaults.get("maxReplicas", low))
     if isinstance(low, int) and isinstance(high, int) and low > high:
@@ -900,12 +493,6 @@ def _autoscaling_values(build):
         build.warnings.append("portkey_replicas is ignored while portkey_autoscaling.enabled is true "
                               "(the HPA sets the replica count)")
     return {"autoscaling": result}
-
-
-def _gateway_selector(name, release):
-    """Gateway pods only: the dataservice pods carry the same name/instance labels plus a component label."""
-    return {"matchLabels": {NAME_LABEL: name, INSTANCE_LABEL: release},
-            "matchExpressions": [{"key": COMPONENT_LABEL, "operator": "DoesNotExist"}]}
 
 
 def _with_anti_affinity(build, affinity, term):
@@ -930,7 +517,7 @@ def _scheduling_values(build, name, release):
     affinity = build.get("affinity", {})
     ha = build.section("high_availability")
     if ha.get("zone_spread"):
-        selector = _gateway_selector(name, release)
+        selector = gateway_label_selector(name, release)
         topology_key = ha.get("topology_key", ZONE_KEY)
         if build.generation == "1.7":
             result["topologySpreadConstraints"] = [{
@@ -977,7 +564,7 @@ def _pod_metadata_values(build):
             build.error("portkey_pod_annotations.%s" % owned, "is set by the collection (it restarts "
                         "pods when the environment changes); remove it")
     labels = build.get("pod_labels", {})
-    for label in (NAME_LABEL, INSTANCE_LABEL):
+    for label in SELECTOR_LABELS:
         if label in labels:
             build.error("portkey_pod_labels.%s" % label, "is a selector label owned by the chart; remove it")
     if annotations:
@@ -1000,7 +587,7 @@ def _dataservice_values(build, fullname):
 
 def _check_final(build, values, env):
     """Rules on the merged document (portkey_extra_values may have changed it)."""
-    extra_service = _lookup(build.get("extra_values", {}), ("service",))
+    extra_service = lookup(build.get("extra_values", {}), ("service",))
     for key in ("targetPort", "target_port"):
         if isinstance(extra_service, dict) and key in extra_service:
             build.error("portkey_extra_values.service.%s" % key, FIELD_HINTS[("service", key)])
@@ -1012,8 +599,8 @@ def _check_final(build, values, env):
         build.error(build.extra_var(("autoRestart",), "autoRestart"), "the chart's autoRestart adds a random "
                     "annotation that restarts pods on every upgrade; remove it (pods restart when the environment "
                     "changes through the %s annotation)" % ENV_CHECKSUM_ANNOTATION)
-    port = _lookup(values, ("service", "port"))
-    if build.generation == "1.0" and port != LEGACY_PORT:
+    port = lookup(values, ("service", "port"))
+    if build.generation == "1.0" and port != GATEWAY_PORT:
         build.error(build.extra_var(("service", "port"), "portkey_service.port"),
                     "chart 1.0.x uses service.port as the container port and probes the hard-coded port 8787, so it "
                     "must stay 8787 (got %r); remove it, or use chart 1.7.x for another Service port" % (port,))
@@ -1029,7 +616,7 @@ def _check_final(build, values, env):
                         "IAM role; set portkey_service_account.role_arn (or annotations[%s]) to a role trusted for "
                         "system:serviceaccount:%s:%s" % (IRSA_ANNOTATION, build.get("namespace", DEFAULT_NAMESPACE),
                                                          account.get("name") or "<service account>"))
-        elif not ROLE_ARN.match(str(role)):
+        elif not checks.ROLE_ARN.match(str(role)):
             build.error(build.extra_var(("serviceAccount", "annotations", IRSA_ANNOTATION),
                                         "portkey_service_account.annotations.%s" % IRSA_ANNOTATION),
                         "%r is not an IAM role ARN; use arn:aws:iam::<account>:role/<name>" % (role,))
@@ -1072,7 +659,7 @@ def build_values(inputs, chart=None):
     ``chart`` is read_chart()'s dict (name, version) or None. Raises PortkeyError listing every problem.
     """
     if not isinstance(inputs, dict):
-        raise PortkeyError("the gateway values inputs must be a dict, got %s" % _got(inputs))
+        raise PortkeyError("the gateway values inputs must be a dict, got %s" % checks.got(inputs))
     build = _Build(inputs, chart)
     _check_unknown_inputs(build)
     build.generation = _resolve_generation(build)

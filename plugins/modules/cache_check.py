@@ -60,14 +60,7 @@ options:
     default: 5
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-attributes:
-  platform:
-    platforms: posix
-  check_mode:
-    support: full
-    details: Read-only; runs the same check in check mode.
-  diff_mode:
-    support: none
+  - portkey_ai.gateway.attributes.read_only
 notes:
   - The check runs where the task runs (usually the controller), so it proves the URL, TLS setting and password,
     and reachability from there; reachability from the pods also depends on security groups and network policy.

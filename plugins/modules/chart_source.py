@@ -161,7 +161,8 @@ cache_dir:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError, redact_url, require_yaml, url_credentials
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import exit_or_fail, require_yaml
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._redact import redact_url_error, url_credentials
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._chart import (
     DEFAULT_CHART_NAME, DEFAULT_GIT_PATH, DEFAULT_GIT_URL, DEFAULT_REPO_URL, Git,
     default_cache_dir, git_source, path_source, repo_source,
@@ -212,10 +213,7 @@ def main():
     require_yaml(module)
     for url in (module.params["git_url"], module.params["repo_url"]):
         module.no_log_values.update(url_credentials(url))  # a token in a URL is masked in every output
-    try:
-        module.exit_json(**get_chart(module))
-    except PortkeyError as exc:
-        module.fail_json(msg=redact_url(str(exc)), errors=[redact_url(e) for e in exc.errors], **exc.details)
+    exit_or_fail(module, get_chart, adapt=redact_url_error)
 
 
 if __name__ == "__main__":

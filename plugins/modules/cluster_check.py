@@ -38,14 +38,7 @@ extends_documentation_fragment:
   - portkey_ai.gateway.k8s_auth
   - portkey_ai.gateway.k8s_auth.validate_certs
   - ansible.builtin.action_common_attributes
-attributes:
-  platform:
-    platforms: posix
-  check_mode:
-    support: full
-    details: Read-only; runs the same check in check mode.
-  diff_mode:
-    support: none
+  - portkey_ai.gateway.attributes.read_only
 requirements:
   - kubernetes (Python library)
 """

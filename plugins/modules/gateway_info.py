@@ -55,21 +55,12 @@ options:
     description: Poll until healthy and fail when not healthy within O(timeout).
     type: bool
     default: false
-  helm_binary:
-    description: helm binary, a name on PATH or a path.
-    type: str
-    default: helm
 extends_documentation_fragment:
+  - portkey_ai.gateway.attributes.helm
   - portkey_ai.gateway.k8s_auth
   - portkey_ai.gateway.k8s_auth.validate_certs
-attributes:
-  check_mode:
-    description: Read-only; runs the same in check mode.
-    support: full
-    details: The module only reads, in check mode as otherwise.
-  diff_mode:
-    description: Does not return a diff.
-    support: none
+  - ansible.builtin.action_common_attributes
+  - portkey_ai.gateway.attributes.read_only
 """
 
 EXAMPLES = r"""

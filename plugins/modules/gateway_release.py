@@ -130,11 +130,8 @@ options:
         records of many clusters). Characters other than letters, digits, C(.), C(_) and C(-) become C(_).
       - Defaults to O(release_name).
     type: str
-  helm_binary:
-    description: helm binary, a name on PATH or a path (for example C(helm4)).
-    type: str
-    default: helm
 extends_documentation_fragment:
+  - portkey_ai.gateway.attributes.helm
   - portkey_ai.gateway.k8s_auth
   - portkey_ai.gateway.k8s_auth.validate_certs
 attributes:
@@ -256,7 +253,7 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError, require_yaml
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError, exit_or_fail, require_yaml
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._k8s_auth import K8sAuth, k8s_auth_spec
 
 
@@ -344,10 +341,7 @@ def main():
         required_if=[("state", "present", ("chart_path",))],
     )
     require_yaml(module)
-    try:
-        module.exit_json(**manage_release(module))
-    except PortkeyError as exc:
-        module.fail_json(msg=str(exc), errors=exc.errors, **exc.details)
+    exit_or_fail(module, manage_release)
 
 
 if __name__ == "__main__":

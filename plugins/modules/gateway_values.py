@@ -298,14 +298,20 @@ import stat
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import (
     PortkeyError,
+    exit_or_fail,
+    render_yaml,
+    require_yaml,
+)
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._private_files import (
+    PRIVATE_FILE_MODE,
     check_private_parent,
     read_text,
-    redact,
-    require_yaml,
-    secret_values_of,
-    values_secret_values,
     write_private_file,
-    yaml,
+)
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._redact import (
+    redact,
+    redacted_yaml_text,
+    secret_values_of,
 )
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._values import (
     DEFAULT_NAMESPACE,
@@ -314,7 +320,6 @@ from ansible_collections.portkey_ai.gateway.plugins.module_utils._values import 
     INPUTS,
     build_values,
     read_chart,
-    render_yaml,
 )
 
 LOOSE = dict(type="raw")
@@ -347,19 +352,8 @@ def argument_spec():
     return spec
 
 
-def redacted_yaml_of_file(text, secrets):
-    """The existing file as redacted YAML text: its own secrets (e.g. a rotated key) are found by key."""
-    if text is None:
-        return ""
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return "# the existing file is not valid YAML; its content is not shown\n"
-    return render_yaml(redact(doc, set(secrets) | values_secret_values(doc)))
-
-
 def _needs_chmod(path):
-    return os.path.exists(path) and stat.S_IMODE(os.stat(path).st_mode) != 0o600
+    return os.path.exists(path) and stat.S_IMODE(os.stat(path).st_mode) != PRIVATE_FILE_MODE
 
 
 def ensure_values(module):
@@ -400,7 +394,7 @@ def ensure_values(module):
     )
     if module._diff:
         result["diff"] = dict(
-            before=redacted_yaml_of_file(before, built.secret_values) if dest else after_redacted,
+            before=redacted_yaml_text(before, built.secret_values) if dest else after_redacted,
             after=after_redacted,
             before_header=dest or "values",
             after_header=dest or "values",
@@ -413,10 +407,7 @@ def ensure_values(module):
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     require_yaml(module)
-    try:
-        module.exit_json(**ensure_values(module))
-    except PortkeyError as exc:
-        module.fail_json(msg=str(exc), errors=exc.errors, **exc.details)
+    exit_or_fail(module, ensure_values)
 
 
 if __name__ == "__main__":

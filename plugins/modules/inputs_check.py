@@ -50,14 +50,7 @@ options:
     type: dict
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-attributes:
-  platform:
-    platforms: posix
-  check_mode:
-    support: full
-    details: Read-only; runs the same check in check mode.
-  diff_mode:
-    support: none
+  - portkey_ai.gateway.attributes.read_only
 """
 
 EXAMPLES = r"""

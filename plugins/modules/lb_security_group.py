@@ -106,6 +106,7 @@ options:
     type: int
     default: 5
 extends_documentation_fragment:
+  - portkey_ai.gateway.attributes.plan
   - portkey_ai.gateway.k8s_auth
   - portkey_ai.gateway.k8s_auth.aws
   - ansible.builtin.action_common_attributes
@@ -113,14 +114,9 @@ extends_documentation_fragment:
   - amazon.aws.region.modules
   - amazon.aws.boto3
 attributes:
-  check_mode:
-    support: full
-    details: Computes the same plan and reports it without changing anything.
   diff_mode:
     support: full
     details: Before/after lists of inbound rules per security group.
-  platform:
-    platforms: posix
 requirements:
   - kubernetes (Python client) when O(service_name) is used
 notes:
@@ -221,7 +217,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.portkey_ai.gateway.plugins.module_utils import _lb
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._k8s_auth import (
-    AWS_VALIDATE_CERTS_NAME, HAS_KUBERNETES as HAS_K8S, k8s_auth_spec, service_reader,
+    AWS_VALIDATE_CERTS_NAME, HAS_KUBERNETES as HAS_K8S, aws_service_spec, service_reader,
 )
 
 
@@ -341,10 +337,7 @@ def apply_changes(module, ec2, gid, to_add, to_remove):
 
 
 def main():
-    argument_spec = dict(
-        state=dict(type="str", choices=["present", "absent"], default="present"),
-        service_name=dict(type="str"),
-        namespace=dict(type="str", default="portkeyai"),
+    argument_spec = aws_service_spec(
         target_security_group_ids=dict(type="list", elements="str"),
         sources=dict(type="dict", options=dict(
             cidrs=dict(type="list", elements="str"),
@@ -356,10 +349,7 @@ def main():
         exclusive=dict(type="bool", default=False),
         allow_world=dict(type="bool", default=False),
         rule_description=dict(type="str"),
-        wait_timeout=dict(type="int", default=300),
-        wait_interval=dict(type="int", default=5),
     )
-    argument_spec.update(k8s_auth_spec(AWS_VALIDATE_CERTS_NAME))
     module = AnsibleAWSModule(
         argument_spec=argument_spec,
         supports_check_mode=True,

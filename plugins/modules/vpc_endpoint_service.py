@@ -67,6 +67,7 @@ options:
     type: int
     default: 5
 extends_documentation_fragment:
+  - portkey_ai.gateway.attributes.plan
   - portkey_ai.gateway.k8s_auth
   - portkey_ai.gateway.k8s_auth.aws
   - ansible.builtin.action_common_attributes
@@ -74,14 +75,9 @@ extends_documentation_fragment:
   - amazon.aws.region.modules
   - amazon.aws.boto3
 attributes:
-  check_mode:
-    support: full
-    details: Computes the same plan and reports it without changing anything.
   diff_mode:
     support: full
     details: Before/after load balancer ARNs, acceptance and allowed principals.
-  platform:
-    platforms: posix
 requirements:
   - kubernetes (Python client)
 notes:
@@ -178,7 +174,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.portkey_ai.gateway.plugins.module_utils import _lb, _private_link
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._k8s_auth import (
-    AWS_VALIDATE_CERTS_NAME, HAS_KUBERNETES as HAS_K8S, k8s_auth_spec, service_reader,
+    AWS_VALIDATE_CERTS_NAME, HAS_KUBERNETES as HAS_K8S, aws_service_spec, service_reader,
 )
 
 
@@ -228,18 +224,12 @@ def run(module):
 
 
 def main():
-    argument_spec = dict(
-        state=dict(type="str", choices=["present", "absent"], default="present"),
-        service_name=dict(type="str"),
-        namespace=dict(type="str", default="portkeyai"),
+    argument_spec = aws_service_spec(
         owner=dict(type="str", required=True),
         allowed_principals=dict(type="list", elements="str", default=[_lb.PORTKEY_PRINCIPAL]),
         acceptance_required=dict(type="bool", default=True),
         accept_connections=dict(type="bool", default=False),
-        wait_timeout=dict(type="int", default=300),
-        wait_interval=dict(type="int", default=5),
     )
-    argument_spec.update(k8s_auth_spec(AWS_VALIDATE_CERTS_NAME))
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True,
                               required_if=[("state", "present", ("service_name",))])
     p = module.params

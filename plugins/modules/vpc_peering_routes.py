@@ -42,16 +42,12 @@ options:
     choices: [present, absent]
     default: present
 extends_documentation_fragment:
+  - portkey_ai.gateway.attributes.plan
   - ansible.builtin.action_common_attributes
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
 attributes:
-  platform:
-    platforms: posix
-  check_mode:
-    support: full
-    details: Computes the same plan and reports it without changing anything.
   diff_mode:
     support: full
     details: Before/after lists of routes per route table.
@@ -86,7 +82,6 @@ routes_removed:
   elements: dict
 """
 
-import ipaddress
 
 try:
     import botocore
@@ -95,6 +90,7 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._checks import Invalid, parse_cidr
 
 
 def route_target(route):
@@ -143,8 +139,8 @@ def main():
     )
     p = module.params
     try:
-        cidr = str(ipaddress.ip_network(p["destination_cidr_block"], strict=True))
-    except ValueError as exc:
+        cidr = str(parse_cidr(p["destination_cidr_block"]))
+    except Invalid as exc:
         module.fail_json(msg="destination_cidr_block: %s" % exc)
     ec2 = module.client("ec2", retry_decorator=AWSRetry.jittered_backoff())
     try:

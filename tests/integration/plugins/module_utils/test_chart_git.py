@@ -205,3 +205,6 @@ def test_damaged_entry_in_read_only_cache_fails_naming_portkey_cache_dir(tmp_pat
     _read_only(monkeypatch)
     with pytest.raises(PortkeyError, match="portkey_cache_dir.*Read-only file system"):
         git_source(upstream["url"], "v1.0.7", "helm/enterprise", cache, Git(run_command))
+
+
+

@@ -8,7 +8,7 @@ __metaclass__ = type
 import pytest
 
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._health import (
-    find_gateway_objects, gateway_selector, pod_state, problems_of, proxy_path, rollout_state, service_port,
+    find_gateway_objects, lb_hostname, pod_state, problems_of, proxy_path, rollout_state,
 )
 
 MANIFEST = """
@@ -58,13 +58,17 @@ def test_find_gateway_objects_by_labels_not_names():
     assert find_gateway_objects("", "gateway") == (None, None)
 
 
-def test_selector_and_proxy_path():
-    assert gateway_selector("portkey-ai", "gateway") == \
-        "app.kubernetes.io/instance=portkey-ai,app.kubernetes.io/name=gateway,!app.kubernetes.io/component"
+def test_proxy_path():
     assert proxy_path("portkeyai", "portkey-gateway", 8787, "/v1/health") == \
         "/api/v1/namespaces/portkeyai/services/portkey-gateway:8787/proxy/v1/health"
-    assert service_port({"ports": [{"name": "x", "port": 1}, {"name": "gateway", "port": 8787}]}) == 8787
-    assert service_port({"ports": [{"port": 80}]}) == 80 and service_port({}) is None
+
+
+def test_lb_hostname_shows_the_dns_name_else_the_ip():
+    def svc(*ingress):
+        return {"status": {"loadBalancer": {"ingress": list(ingress)}}}
+    assert lb_hostname(svc({"ip": "1.2.3.4"}, {"hostname": "lb.example"})) == "lb.example"
+    assert lb_hostname(svc({"ip": "1.2.3.4"})) == "1.2.3.4"
+    assert lb_hostname(svc()) is None
 
 
 @pytest.mark.parametrize("status, complete", [

@@ -11,7 +11,7 @@ import json
 import pytest
 
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._chart import chart_defaults, write_selected
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import redact_url
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._redact import redact_url
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._inputs import (
     SECTIONS,
     check_inputs,

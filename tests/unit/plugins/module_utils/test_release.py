@@ -1,16 +1,14 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Manifest parsing, change detection, pending-state handling and redaction of gateway_release."""
+"""Release change detection and pending-state handling of gateway_release (manifests: test_manifest.py)."""
 
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
 import pytest
 
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import redaction_marker
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._release import (
-    compare, last_deployed_revision, merge_values, objects_from_manifest, pending_message, redact_docs,
-    redact_values, release_docs, release_info,
+    compare, last_deployed_revision, pending_message, release_info,
 )
 
 MANIFEST = """---
@@ -53,16 +51,6 @@ metadata:
 spec:
   replicas: 1
 """
-
-
-def test_objects_from_manifest():
-    assert objects_from_manifest(MANIFEST, "portkeyai") == [
-        dict(api_version="v1", kind="ServiceAccount", name="portkey-gateway", namespace="portkeyai"),
-        dict(api_version="v1", kind="Secret", name="portkey-gateway", namespace="portkeyai"),
-        dict(api_version="v1", kind="Namespace", name="extra", namespace=None),
-        dict(api_version="apps/v1", kind="Deployment", name="portkey-gateway", namespace="portkeyai"),
-    ]
-    assert objects_from_manifest("", "ns") == [] and objects_from_manifest(None, "ns") == []
 
 
 def _current(status="deployed", version="1.0.8", config=None, manifest=MANIFEST):
@@ -110,30 +98,6 @@ def test_last_deployed_revision(history, before, expected):
 def test_pending_message_names_the_option():
     msg = pending_message(_current(status="pending-upgrade"), "portkey-gateway", "portkeyai")
     assert "recover_pending: rollback" in msg and "pending-upgrade" in msg and "revision 2" in msg
-
-
-def test_redact_docs():
-    docs = redact_docs(release_docs(MANIFEST), {"sekret-auth"})
-    secret = [d for d in docs if d["kind"] == "Secret"][0]
-    assert secret["data"] == {"PORTKEY_CLIENT_AUTH": redaction_marker("sekret-auth")}
-    assert secret["stringData"] == {"PLAIN": redaction_marker("plain-secret")}
-    assert "sekret" not in repr(docs) and "plain-secret" not in repr(docs)
-
-
-def test_redact_values_by_path_and_value():
-    values = {"environment": {"data": {"PORTKEY_CLIENT_AUTH": "old-secret", "LOG": "x new-secret y"}},
-              "imageCredentials": [{"password": "pw-old"}]}
-    out = redact_values(values, {"new-secret"}, ["environment.data.PORTKEY_CLIENT_AUTH",
-                                                 "imageCredentials[0].password"])
-    assert out["environment"]["data"]["PORTKEY_CLIENT_AUTH"] == redaction_marker("old-secret")
-    assert out["environment"]["data"]["LOG"] == "x %s y" % redaction_marker("new-secret")
-    assert out["imageCredentials"][0]["password"] == redaction_marker("pw-old")
-    assert values["imageCredentials"][0]["password"] == "pw-old"  # input untouched
-
-
-def test_merge_values_like_helm():
-    base = {"a": {"b": 1, "c": [1, 2]}, "d": 1}
-    assert merge_values(base, {"a": {"c": [3]}, "e": None}) == {"a": {"b": 1, "c": [3]}, "d": 1, "e": None}
 
 
 def test_release_info():

@@ -13,7 +13,8 @@ import json
 
 import pytest
 
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError, redaction_marker
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._redact import redaction_marker
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._helm import HelmError
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._release import ReleaseManager, ReleaseRequest
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._secrets import (

@@ -12,17 +12,16 @@ import re
 
 import pytest
 
-from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError, redact
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import PortkeyError
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._common import render_yaml
+from ansible_collections.portkey_ai.gateway.plugins.module_utils._redact import redact
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._secrets import data_checksum
 from ansible_collections.portkey_ai.gateway.plugins.module_utils._values import (
     DEFAULT_RESOURCES,
     build_values,
-    deep_merge,
-    detect_generation,
     env_checksum,
     helm_fullname,
     read_chart,
-    render_yaml,
 )
 
 CLIENT_AUTH = "ck-0123456789abcdef0123"
@@ -400,15 +399,6 @@ def test_every_environment_value_is_a_string():
 
 
 # --- generation, names ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("version, generation", [
-    ("1.0.8", "1.0"), ("1.0.7", "1.0"), ("0.2.1", "1.0"), ("0.1.0", "1.0"), ("v1.0.3", "1.0"),
-    ("1.1.0", "1.7"), ("1.7.7", "1.7"), ("1.7.6-rc.1", "1.7"), ("1.10.0", "1.7"), ("2.0.0", "1.7"),
-    ("latest", None), ("", None), (None, None),
-])
-def test_detect_generation(version, generation):
-    assert detect_generation(version) == generation
-
-
 @pytest.mark.parametrize("chart, wanted, generation, warning", [
     ({"name": "gateway", "version": "1.0.8"}, "auto", "1.0", None),
     ({"name": "gateway", "version": "1.7.7"}, "auto", "1.7", None),
@@ -577,13 +567,3 @@ def test_secret_values_and_paths():
 
 
 # --- helpers -------------------------------------------------------------------------------------------------------
-def test_deep_merge_merges_dicts_and_replaces_lists():
-    base_doc = {"a": {"b": 1, "c": [1, 2]}, "d": 1}
-    merged = deep_merge(base_doc, {"a": {"c": [3], "e": {"f": 1}}, "d": {"x": 1}})
-    assert merged == {"a": {"b": 1, "c": [3], "e": {"f": 1}}, "d": {"x": 1}}
-    assert base_doc == {"a": {"b": 1, "c": [1, 2]}, "d": 1}
-
-
-def test_render_yaml_is_canonical_and_keeps_strings_quoted():
-    text = render_yaml({"b": {"y": "true", "x": "8787"}, "a": 1})
-    assert text == "a: 1\nb:\n  x: '8787'\n  y: 'true'\n"

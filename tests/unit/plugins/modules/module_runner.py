@@ -6,6 +6,7 @@
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
+import contextlib
 import json
 
 import pytest
@@ -59,3 +60,15 @@ def vpc_with_subnets(ec2, region):
     subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.%d.0/24" % i, AvailabilityZone=region + z)["Subnet"]
                ["SubnetId"] for i, z in ((1, "a"), (2, "b"))]
     return vpc, subnets
+
+
+@contextlib.contextmanager
+def moto_vpc(monkeypatch, region):
+    """moto's AWS in this process with one VPC and two subnets: (ec2 client, elbv2 client, vpc id, subnet ids)."""
+    boto3 = pytest.importorskip("boto3")
+    moto = pytest.importorskip("moto")
+    aws_test_env(monkeypatch, region)
+    with moto.mock_aws():
+        ec2 = boto3.client("ec2", region_name=region)
+        vpc, subnets = vpc_with_subnets(ec2, region)
+        yield ec2, boto3.client("elbv2", region_name=region), vpc, subnets

@@ -11,26 +11,22 @@ import sys
 
 import pytest
 
-boto3 = pytest.importorskip("boto3")
-moto = pytest.importorskip("moto")
+pytest.importorskip("boto3")
+pytest.importorskip("moto")
 
 
 from ansible_collections.portkey_ai.gateway.plugins.modules import lb_security_group  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
-from module_runner import aws_test_env, run_module, vpc_with_subnets  # noqa: E402
+from module_runner import moto_vpc, run_module  # noqa: E402
 
 REGION = "us-east-1"
 
 
 @pytest.fixture
 def aws(monkeypatch):
-    aws_test_env(monkeypatch, REGION)
-    with moto.mock_aws():
-        ec2 = boto3.client("ec2", region_name=REGION)
-        vpc, subnets = vpc_with_subnets(ec2, REGION)
+    with moto_vpc(monkeypatch, REGION) as (ec2, elbv2, vpc, subnets):
         sg = ec2.create_security_group(GroupName="lb", Description="lb", VpcId=vpc)["GroupId"]
-        elbv2 = boto3.client("elbv2", region_name=REGION)
         alb = elbv2.create_load_balancer(Name="alb", Subnets=subnets, SecurityGroups=[sg], Type="application")
         nlb = elbv2.create_load_balancer(Name="nlb", Subnets=subnets, Type="network")
         yield dict(ec2=ec2, vpc=vpc, sg=sg, alb=alb["LoadBalancers"][0], nlb=nlb["LoadBalancers"][0])

@@ -11,25 +11,21 @@ import sys
 
 import pytest
 
-boto3 = pytest.importorskip("boto3")
-moto = pytest.importorskip("moto")
+pytest.importorskip("boto3")
+pytest.importorskip("moto")
 
 
 from ansible_collections.portkey_ai.gateway.plugins.modules import vpc_endpoint_service  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
-from module_runner import aws_test_env, run_module, vpc_with_subnets  # noqa: E402
+from module_runner import moto_vpc, run_module  # noqa: E402
 
 REGION = "us-east-1"
 
 
 @pytest.fixture
 def aws(monkeypatch):
-    aws_test_env(monkeypatch, REGION)
-    with moto.mock_aws():
-        ec2 = boto3.client("ec2", region_name=REGION)
-        _vpc, subnets = vpc_with_subnets(ec2, REGION)
-        elbv2 = boto3.client("elbv2", region_name=REGION)
+    with moto_vpc(monkeypatch, REGION) as (ec2, elbv2, _vpc, subnets):
         lbs = dict((name, elbv2.create_load_balancer(Name=name, Subnets=subnets, Type=kind, Scheme=scheme)
                     ["LoadBalancers"][0])
                    for name, kind, scheme in (("internal", "network", "internal"),
