@@ -207,4 +207,32 @@ def test_damaged_entry_in_read_only_cache_fails_naming_portkey_cache_dir(tmp_pat
         git_source(upstream["url"], "v1.0.7", "helm/enterprise", cache, Git(run_command))
 
 
+TOKEN = "ghp_unitTok3nNeverShown0123"
 
+
+def test_git_url_token_never_reaches_selected_json_or_errors(tmp_path, upstream, monkeypatch):
+    """A token in portkey_chart_git_url: the clone works, selected.json and every error hold the URL without it."""
+    url = "https://x-access-token:%s@example.invalid/helm-chart" % TOKEN
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "url.%s.insteadOf" % upstream["url"])
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", url)
+    cache = str(tmp_path / "cache")
+    chart = git_source(url, "v1.0.7", "helm/enterprise", cache, Git(run_command))
+    assert chart["commit"] == upstream["shas"]["v1.0.7"]
+    written = []
+    for root, _dirs, files in os.walk(cache):
+        written += [os.path.join(root, f) for f in files if f == "selected.json"]
+    assert len(written) == 1
+    with open(written[0]) as handle:
+        text = handle.read()
+    assert TOKEN not in text and "https://***@example.invalid/helm-chart" in text
+    with pytest.raises(PortkeyError) as exc:
+        git_source(url, "v9.9.9", "helm/enterprise", cache, Git(run_command))
+    assert TOKEN not in str(exc.value) and "https://***@example.invalid/helm-chart" in str(exc.value)
+
+
+def test_unreachable_git_url_with_token_fails_without_it(tmp_path):
+    url = "https://user:%s@127.0.0.1:9/nothing.git" % TOKEN
+    with pytest.raises(PortkeyError, match="portkey_chart_git_url") as exc:
+        git_source(url, "v1.0.7", "helm/enterprise", str(tmp_path / "cache"), Git(run_command))
+    assert TOKEN not in str(exc.value) and "https://***@127.0.0.1:9/nothing.git" in str(exc.value)
