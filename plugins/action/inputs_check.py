@@ -57,7 +57,7 @@ class ActionModule(ActionBase):
         chart = args.get("chart") or None
         if isinstance(chart, dict) and chart.get("path"):
             chart = dict(chart, defaults=chart_defaults(chart["path"]))
-        only = args.get("only") or None
+        only = args.get("only")  # None: every section; []: none (only the steps are reported)
         if isinstance(only, str):
             only = [only]
         try:
@@ -66,7 +66,7 @@ class ActionModule(ActionBase):
         except PortkeyError as exc:
             return dict(result, failed=True, msg=str(exc))
         errors = errors + report.errors
-        result.update(changed=False, errors=errors, checked=sorted(only or []) or "all",
+        result.update(changed=False, errors=errors, checked="all" if only is None else sorted(only),
                       steps=steps(plain(variables)))
         if report.warnings:
             result["warnings"] = report.warnings

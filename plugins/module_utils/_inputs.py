@@ -526,7 +526,7 @@ def check_inputs(variables, chart=None, facts=None, only=None):
     unknown = sorted(set(only or ()) - set(SECTIONS))
     if unknown:
         raise PortkeyError("unknown input section(s) %s (known: %s)" % (", ".join(unknown), ", ".join(SECTIONS)))
-    for name in only or SECTIONS:
+    for name in SECTIONS if only is None else only:
         CHECKS[name](report, variables, facts)
     report.errors = [redact_url(e) for e in report.errors]
     report.warnings = [redact_url(w) for w in report.warnings]

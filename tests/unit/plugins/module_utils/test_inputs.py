@@ -126,6 +126,9 @@ def test_only_selects_sections_and_unknown_keys_only_warn():
     assert report.errors == [] and report.warnings and "portkey_network_policy.x" in report.warnings[0]
     with pytest.raises(Exception, match="unknown input section"):
         check_inputs({}, only=["nothing"])
+    # no section at all (render.yml / uninstall.yml: the step flags only): nothing is checked
+    assert check_inputs({"portkey_namespace": "Bad", "portkey_helm_timeout": "soon"}, only=[]).errors == []
+    assert check_inputs({"portkey_namespace": "Bad"}).errors
     assert set(SECTIONS) == {"chart", "helm", "cluster", "aws", "values", "network_policy", "lb_security_group",
                              "vpc_peering", "log_store", "cache"}
 
