@@ -1,3 +1,5 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The molecule scenarios keep their shape: one per role that touches a cluster or an account, each with the
 check-mode pass before the first converge, verify and cleanup (docs/dev/testing.md, "Molecule scenarios")."""
 from __future__ import annotations
