@@ -34,7 +34,7 @@ options:
   only:
     description:
       - Check only these sections. Default is all.
-      - An empty list checks nothing and only reports RV(steps): playbooks that must not be blocked by unrelated
+      - An empty list checks nothing and only reports RV(steps). Playbooks that must not be blocked by unrelated
         settings (C(render.yml), C(uninstall.yml)) learn from it which steps are enabled, from the one definition.
     type: list
     elements: str

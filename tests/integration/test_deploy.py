@@ -5,6 +5,7 @@ To stay fast on a small machine, hosts that need the same playbook run share it:
 (scenario, generation), each with its own release and namespace, and each step runs one ansible-playbook for all the
 hosts it concerns (--limit). The steps run once per module, in order, and every test asserts on its hosts' part:
 
+  check_first  site.yml --check --diff before anything exists, idem_*     (test 0)
   converge     site.yml            idem_*, helm4_*, tpl_*, neverready_*    (all install)
   noop         site.yml            idem_*, helm4_*                         (test 1, helm 4)
   check_diff   site.yml --check --diff after an input change, idem_*       (test 2)
@@ -197,8 +198,17 @@ class Deploy:
         self.snap[step] = snap
 
     # -- steps
+    def check_first(self) -> PlaybookRun:
+        def step():
+            names = self.names('idem')   # a new cluster: no namespace, no release yet (PDB and NetworkPolicy on)
+            result = self.run('check_first', 'site.yml', names, '--check', '--diff')
+            self.snapshot('check_first', names)
+            return result
+        return self.steps.once('check_first', step)
+
     def converge(self) -> PlaybookRun:
         def step():
+            self.check_first()
             names = list(self.hosts)
             # site.yml plus one debug task per cluster reporting its role results' keys (test 1b)
             result = self.run('converge', 'tests/integration/playbooks/site_results.yml', names)
@@ -342,6 +352,24 @@ def test_role_results_match_the_contract(deploy):
             if name in ('rollout_result', 'network_policy_result'):
                 assert documented[name] <= set(keys), (name, keys)
     assert {'preflight_result', 'chart_source_result', 'gateway_result', 'verify_result', 'rollout_result'} <= seen
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 0. --check --diff on a new cluster (no namespace yet): reports what it would create, writes nothing
+
+
+def test_check_first_on_a_new_cluster_reports_changes_without_writes(deploy, lab):
+    deploy.converge()   # runs check_first before it
+    run = deploy.runs['check_first']
+    assert run.rc == 0, describe(run)
+    for name in deploy.names('idem'):
+        assert recap_of(run, name)['failed'] == 0
+        assert recap_of(run, name)['changed'] > 0, f'{name}: --check on a new cluster reports no change'
+        assert deploy.snap['check_first'][name]['release'] is None, f'{name}: --check installed a release'
+    assert 'would create PodDisruptionBudget' in run.stdout and 'would create NetworkPolicy' in run.stdout
+    assert 'would install' in run.stdout, 'the summary does not say the release would be installed'
+    writes = lab.writes_between(run.started, run.ended, deploy.namespaces(deploy.names('idem')))
+    assert writes == [], f'--check sent write requests: {writes}'
 
 
 # ----------------------------------------------------------------------------------------------------------------

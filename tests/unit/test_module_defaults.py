@@ -78,3 +78,22 @@ def test_no_other_module_defaults():
     for path in sorted((ROOT / 'roles').glob('*/tasks/*.yml')):
         _module_defaults_anywhere(yaml.safe_load(path.read_text()), str(path.relative_to(ROOT)), found)
     assert not found, found
+
+
+def _sets_module_defaults(path):
+    data = yaml.safe_load(path.read_text())
+    return isinstance(data, list) and any(isinstance(play, dict) and 'module_defaults' in play for play in data)
+
+
+MOLECULE_PLAYS = sorted(p for p in (ROOT / 'molecule').glob('*/*.yml') if _sets_module_defaults(p))
+
+
+def test_molecule_plays_use_the_one_block():
+    """The molecule scenarios' plays that set module_defaults set the same block from the same file."""
+    assert len(MOLECULE_PLAYS) >= 7, MOLECULE_PLAYS
+    for path in MOLECULE_PLAYS:
+        for play in yaml.safe_load(path.read_text()):
+            if isinstance(play, dict) and 'module_defaults' in play:
+                where = f"{path.relative_to(ROOT)} '{play.get('name')}'"
+                assert f'../../playbooks/{VARS_FILE}' in (play.get('vars_files') or []), where
+                assert play['module_defaults'] == CANON, where
