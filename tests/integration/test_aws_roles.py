@@ -268,7 +268,7 @@ def test_network_policy_modes_and_absent(backends, core, networking):
 def test_network_policy_rejects_bad_cidr(backends):
     run = role(backends, 'network_policy', 'network_policy_result', network_policy_mode='restricted',
                network_policy_redis_cidrs=['10.0.0.0'])
-    assert run.rc != 0 and "portkey_network_policy.redis_cidrs: '10.0.0.0' is not a CIDR" in run.output
+    assert run.rc != 0 and "portkey_network_policy.redis_cidrs: '10.0.0.0' is not a valid CIDR" in run.output
 
 
 # ----------------------------------------------------------------------------------------------------------------
