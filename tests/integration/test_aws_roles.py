@@ -589,12 +589,19 @@ def test_vpc_peering_route_conflict_is_refused(backends, aws):
     igw = ec2.create_internet_gateway()['InternetGateway']['InternetGatewayId']
     ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
     ec2.create_route(RouteTableId=rtb, DestinationCidrBlock='10.98.0.0/16', GatewayId=igw)
-    run = role(backends, 'vpc_peering', 'vpc_peering_result', vpc_peering_vpc_id=vpc,
-               vpc_peering_peer_vpc_id=peer_vpc, vpc_peering_peer_cidr='10.98.0.0/16',
-               vpc_peering_route_table_ids=[rtb], vpc_peering_region=REGION)
-    assert run.rc != 0 and 'refusing to replace existing routes' in run.output
-    table = ec2.describe_route_tables(RouteTableIds=[rtb])['RouteTables'][0]
-    assert ('10.98.0.0/16', igw) in [(r.get('DestinationCidrBlock'), r.get('GatewayId')) for r in table['Routes']]
+    try:
+        run = role(backends, 'vpc_peering', 'vpc_peering_result', vpc_peering_vpc_id=vpc,
+                   vpc_peering_peer_vpc_id=peer_vpc, vpc_peering_peer_cidr='10.98.0.0/16',
+                   vpc_peering_route_table_ids=[rtb], vpc_peering_region=REGION)
+        assert run.rc != 0 and 'refusing to replace existing routes' in run.output
+        table = ec2.describe_route_tables(RouteTableIds=[rtb])['RouteTables'][0]
+        assert ('10.98.0.0/16', igw) in [(r.get('DestinationCidrBlock'), r.get('GatewayId')) for r in table['Routes']]
+    finally:
+        # the request was made before the routes were refused: delete it, or the next peering in the lab's moto
+        # (which ignores DescribeVpcPeeringConnections filters) would find and adopt it
+        for pcx in ec2.describe_vpc_peering_connections()['VpcPeeringConnections']:
+            if pcx['RequesterVpcInfo']['VpcId'] == vpc and pcx['Status']['Code'] not in ('deleted', 'rejected'):
+                ec2.delete_vpc_peering_connection(VpcPeeringConnectionId=pcx['VpcPeeringConnectionId'])
 
 
 # ----------------------------------------------------------------------------------------------------------------
