@@ -40,7 +40,7 @@ from ansible_collections.portkey_ai.gateway.plugins.module_utils._objects import
 
 
 def gateway_pod_selector(release, chart_name="gateway"):
-    return gateway_label_selector(chart_name or "gateway", release)
+    return gateway_label_selector(release, chart_name or "gateway")
 
 
 class FilterModule(object):

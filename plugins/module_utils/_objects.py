@@ -34,7 +34,7 @@ def gateway_selector(release, chart_name):
     return "%s=%s,%s=%s,!%s" % (INSTANCE_LABEL, release, NAME_LABEL, chart_name, COMPONENT_LABEL)
 
 
-def gateway_label_selector(chart_name, release):
+def gateway_label_selector(release, chart_name):
     """The gateway pods' label selector as a ``LabelSelector`` object (PDB, topology spread, anti-affinity)."""
     return {"matchLabels": {NAME_LABEL: chart_name, INSTANCE_LABEL: release},
             "matchExpressions": [{"key": COMPONENT_LABEL, "operator": "DoesNotExist"}]}

@@ -517,7 +517,7 @@ def _scheduling_values(build, name, release):
     affinity = build.get("affinity", {})
     ha = build.section("high_availability")
     if ha.get("zone_spread"):
-        selector = gateway_label_selector(name, release)
+        selector = gateway_label_selector(release, name)
         topology_key = ha.get("topology_key", ZONE_KEY)
         if build.generation == "1.7":
             result["topologySpreadConstraints"] = [{

@@ -17,7 +17,7 @@ def test_selector_string_excludes_the_dataservice_pods():
 
 
 def test_label_selector_and_the_filter_agree():
-    selector = _objects.gateway_label_selector("gateway", "rel")
+    selector = _objects.gateway_label_selector("rel", "gateway")
     assert selector == {"matchLabels": {"app.kubernetes.io/name": "gateway", "app.kubernetes.io/instance": "rel"},
                         "matchExpressions": [{"key": "app.kubernetes.io/component", "operator": "DoesNotExist"}]}
     assert FilterModule().filters()["gateway_pod_selector"]("rel", "gateway") == selector
