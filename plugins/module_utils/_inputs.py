@@ -42,7 +42,7 @@ except ImportError:  # pragma: no cover - PyYAML ships with ansible-core
     yaml = None
 
 SECTIONS = ("chart", "helm", "cluster", "aws", "values", "network_policy", "lb_security_group", "vpc_peering",
-            "log_store", "cache")
+            "log_store", "cache", "rollout")
 
 CONTROL_PLANE = "44.221.117.129/32"
 
@@ -242,6 +242,21 @@ def _helm(report, v, facts):
     pending = v.get("portkey_recover_pending")
     if pending is not None and pending not in ("none", "rollback", "uninstall", "auto"):
         report.warn("portkey_recover_pending %s is not one of none, rollback, uninstall, auto" % shown(pending))
+
+
+def _rollout(report, v, facts):
+    """The canary roll-out's stop rule (the rollout role's stop entry point reads it after each batch)."""
+    value = v.get("portkey_max_fail_percentage")
+    if value is None:
+        return
+    try:
+        number = None if isinstance(value, bool) else float(str(value).strip())
+    except ValueError:
+        number = None
+    if number is None or not 0 <= number <= 100:
+        report.error("portkey_max_fail_percentage", "%s is not a percentage; give a number from 0 (stop after any "
+                                                    "failed cluster) to 100 (stop only when a whole batch failed)"
+                     % shown(value))
 
 
 def _cluster(report, v, facts):
@@ -506,7 +521,8 @@ def steps(variables):
 
 
 CHECKS = dict(chart=_chart, helm=_helm, cluster=_cluster, aws=_aws, values=_values, network_policy=_network_policy,
-              lb_security_group=_lb_security_group, vpc_peering=_vpc_peering, log_store=_log_store, cache=_cache)
+              lb_security_group=_lb_security_group, vpc_peering=_vpc_peering, log_store=_log_store, cache=_cache,
+              rollout=_rollout)
 
 
 def check_inputs(variables, chart=None, facts=None, only=None):

@@ -38,7 +38,8 @@ options:
         settings (C(render.yml), C(uninstall.yml)) learn from it which steps are enabled, from the one definition.
     type: list
     elements: str
-    choices: [chart, helm, cluster, aws, values, network_policy, lb_security_group, vpc_peering, log_store, cache]
+    choices: [chart, helm, cluster, aws, values, network_policy, lb_security_group, vpc_peering, log_store, cache,
+              rollout]
   chart:
     description:
       - The chart (the result of M(portkey_ai.gateway.chart_source), with C(path), C(chart_name),

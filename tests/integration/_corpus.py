@@ -298,6 +298,10 @@ CASES: tuple[Case, ...] = (
     Case('helm-history-negative', 'durations', ('portkey_helm_history_max',), {'portkey_helm_history_max': -1}),
     Case('helm-atomic-maybe', 'durations', ('portkey_helm_atomic',), {'portkey_helm_atomic': 'maybe'}),
     Case('verify-timeout-zero', 'durations', ('portkey_verify_timeout',), {'portkey_verify_timeout': 0}),
+    Case('max-fail-percentage-word', 'durations', ('portkey_max_fail_percentage',),
+         {'portkey_max_fail_percentage': 'half'}),
+    Case('max-fail-percentage-above-100', 'durations', ('portkey_max_fail_percentage',),
+         {'portkey_max_fail_percentage': 150}),
     # ---- cluster connection
     Case('kubeconfig-missing', 'cluster', ('portkey_kubeconfig',), {'portkey_kubeconfig': '/nonexistent/kubeconfig'}),
     Case('kubeconfig-a-directory', 'cluster', ('portkey_kubeconfig',), {'portkey_kubeconfig': '/tmp'}),

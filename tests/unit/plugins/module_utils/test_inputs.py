@@ -130,7 +130,7 @@ def test_only_selects_sections_and_unknown_keys_only_warn():
     assert check_inputs({"portkey_namespace": "Bad", "portkey_helm_timeout": "soon"}, only=[]).errors == []
     assert check_inputs({"portkey_namespace": "Bad"}).errors
     assert set(SECTIONS) == {"chart", "helm", "cluster", "aws", "values", "network_policy", "lb_security_group",
-                             "vpc_peering", "log_store", "cache"}
+                             "vpc_peering", "log_store", "cache", "rollout"}
 
 
 def test_durations_and_regions():
@@ -207,3 +207,14 @@ def test_the_gateway_bucket_comes_from_the_log_store_when_not_set():
     assert not [e for e in check_inputs(variables, only=["values"]).errors if "LOG_STORE_GENERATIONS_BUCKET" in e]
     variables["portkey_log_store_aws"]["enabled"] = False
     assert [e for e in check_inputs(variables, only=["values"]).errors if "LOG_STORE_GENERATIONS_BUCKET" in e]
+
+
+@pytest.mark.parametrize("value, ok", [
+    (0, True), (100, True), ("25", True), (12.5, True), (-1, False), (101, False), ("half", False), (True, False),
+    ([], False),
+])
+def test_max_fail_percentage(value, ok):
+    found = check_inputs({"portkey_max_fail_percentage": value}, only=["rollout"]).errors
+    assert (found == []) is ok, found
+    if not ok:
+        assert found[0].startswith("portkey_max_fail_percentage: ") and "from 0" in found[0]
